@@ -1,0 +1,428 @@
+import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { type Clock, systemClock } from './clock.js';
+import {
+  InvalidTokenError,
+  SessionExpiredError,
+  type SessionInvalidError,
+  SessionLifetimeExceededError,
+  SessionLimitReachedError,
+  SessionNotFoundError,
+  SessionRevokedError,
+  ValidationError,
+} from './errors.js';
+import { type EventListener, EventDispatcher } from './event-dispatcher.js';
+import { computeExpiresAtMs, expiryReason } from './expiry.js';
+import { checkPositiveInteger, checkSeconds, checkSubject, serializeData } from './input.js';
+import { createDefaultLogger } from './logger.js';
+import {
+  checkIdleWithinAbsolute,
+  type ResolvedOptions,
+  resolveOptions,
+  type SessionEngineOptions,
+  touchIntervalMs,
+} from './options.js';
+import { timingOf, toSession } from './session-view.js';
+import type { SessionRecord, SessionStore } from './store.js';
+import {
+  formatSessionToken,
+  generateSecret,
+  generateSessionId,
+  hashSecret,
+  isValidSessionId,
+  parseSessionToken,
+  secretMatches,
+} from './token.js';
+import type { EventType, Session, SessionData, SessionTiming } from './types.js';
+
+export interface CreateSessionInput<Data extends SessionData = SessionData> {
+  subject: string;
+  data?: Data;
+  /** Overrides the engine's idle timeout for this session. */
+  idleTimeoutSeconds?: number;
+  /** Overrides the engine's absolute lifetime for this session. */
+  absoluteTimeoutSeconds?: number;
+}
+
+export interface CreatedSession<Data extends SessionData = SessionData> {
+  session: Session<Data>;
+  /** The session token (`sks_…`): give it to the session holder once; only its hash is stored. */
+  token: string;
+}
+
+export type ValidationResult<Data extends SessionData = SessionData> =
+  | {
+      ok: true;
+      session: Session<Data>;
+      /** True when this call extended the stored deadline: cookie transports re-send the cookie. */
+      fresh: boolean;
+      timing: SessionTiming;
+    }
+  | { ok: false; error: SessionInvalidError };
+
+export interface SessionInfo<Data extends SessionData = SessionData> {
+  session: Session<Data>;
+  timing: SessionTiming;
+}
+
+export interface SessionList<Data extends SessionData = SessionData> {
+  sessions: Session<Data>[];
+  nextCursor: string | null;
+}
+
+export interface SweepSummary {
+  expired: number;
+  purged: number;
+}
+
+/** Work that runs while a session is held; the signal aborts if the session ends meanwhile. */
+export type HeldWork<T> = Promise<T> | ((signal: AbortSignal) => Promise<T>);
+
+const MAX_LIST_LIMIT = 1000;
+const MAX_REASON_LENGTH = 64;
+
+/**
+ * Opens the store (SQLite under ./data when none is given), checks it answers, and returns an
+ * engine. Rejects with `StoreUnavailableError` when the store cannot be reached and with
+ * `ValidationError` naming the option when an option is wrong.
+ */
+export async function createSessionEngine<Data extends SessionData = SessionData>(
+  options: SessionEngineOptions = {},
+): Promise<SessionEngine<Data>> {
+  const resolved = resolveOptions(options);
+  const logger = options.logger ?? createDefaultLogger();
+  const store = options.store ?? (await openDefaultStore());
+  await store.ping();
+  if (!store.durable) {
+    logger.warn(
+      { store: store.location },
+      'sessions are kept in process memory and are LOST on restart; use SQLite or Redis outside tests',
+    );
+  }
+  return new SessionEngine<Data>(store, resolved, options.clock ?? systemClock, logger);
+}
+
+async function openDefaultStore(): Promise<SessionStore> {
+  // Loaded only when the caller chose no store, so the core never pulls in better-sqlite3 otherwise.
+  const { createSqliteStore } = await import('../sqlite/index.js');
+  return createSqliteStore({ path: './data/sessionkeeper.db' });
+}
+
+export class SessionEngine<Data extends SessionData = SessionData> {
+  readonly #events: EventDispatcher<Data>;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #sweeping: Promise<SweepSummary> | null = null;
+  #closed = false;
+
+  constructor(
+    readonly store: SessionStore,
+    readonly options: ResolvedOptions,
+    readonly clock: Clock,
+    readonly logger: Logger,
+  ) {
+    this.#events = new EventDispatcher<Data>(store, clock, logger, {
+      leaseMs: options.eventLeaseSeconds * 1000,
+      maxAttempts: options.maxEventAttempts,
+    });
+    if (options.background) {
+      // Started on the next turn so listeners registered right after creation see every event.
+      setImmediate(() => this.#startBackground());
+    }
+  }
+
+  /** Creates a session for `input.subject`; applies the caps (evicting or refusing). */
+  async create(input: CreateSessionInput<Data>): Promise<CreatedSession<Data>> {
+    if (typeof input !== 'object' || input === null) throw new ValidationError('input', 'must be an object');
+    const subject = checkSubject(input.subject);
+    const dataJson = serializeData(input.data, this.options.maxDataBytes);
+    const idle =
+      input.idleTimeoutSeconds === undefined
+        ? this.options.idleTimeoutSeconds
+        : checkSeconds(input.idleTimeoutSeconds, 'idleTimeoutSeconds');
+    const absolute =
+      input.absoluteTimeoutSeconds === undefined
+        ? Math.max(this.options.absoluteTimeoutSeconds, idle)
+        : checkSeconds(input.absoluteTimeoutSeconds, 'absoluteTimeoutSeconds');
+    checkIdleWithinAbsolute(idle, absolute);
+
+    const nowMs = this.clock.now();
+    const secret = generateSecret();
+    const record: SessionRecord = {
+      id: this.store.newSessionId?.(subject) ?? generateSessionId(),
+      subject,
+      secretHash: hashSecret(secret),
+      dataJson,
+      createdAtMs: nowMs,
+      lastActiveAtMs: nowMs,
+      idleTimeoutSeconds: idle,
+      absoluteExpiresAtMs: nowMs + Math.round(absolute * 1000),
+      leases: {},
+      expiresAtMs: 0,
+      status: 'active',
+      endReason: null,
+      endedAtMs: null,
+    };
+    record.expiresAtMs = computeExpiresAtMs(record);
+    const outcome = await this.store.create(record, this.options.limits, nowMs);
+    if (!outcome.ok) {
+      this.logger.info({ subject, scope: outcome.scope, max: outcome.max }, 'session refused: limit reached');
+      throw new SessionLimitReachedError(outcome.scope, outcome.max, subject);
+    }
+    this.#kickEvents();
+    return { session: toSession<Data>(record), token: formatSessionToken(record.id, secret) };
+  }
+
+  /**
+   * Checks a session token: one store read, plus a throttled write when the stored activity is
+   * older than the touch interval. An invalid token is a result (`ok: false`), not an exception.
+   */
+  validate(token: string): Promise<ValidationResult<Data>> {
+    return this.#validate(token, false);
+  }
+
+  /** Like `validate`, but always records the activity (a keep-alive). */
+  renew(token: string): Promise<ValidationResult<Data>> {
+    return this.#validate(token, true);
+  }
+
+  /** A session by id, whatever its status, without counting as activity; null if unknown. */
+  async get(id: string): Promise<SessionInfo<Data> | null> {
+    const record = await this.store.get(checkId(id));
+    return record ? { session: toSession<Data>(record), timing: timingOf(record, this.clock.now()) } : null;
+  }
+
+  /** Replaces the data of an active session; null when the session is not active. */
+  async update(id: string, data: Data): Promise<Session<Data> | null> {
+    const dataJson = serializeData(data, this.options.maxDataBytes);
+    const record = await this.store.setData(checkId(id), dataJson, this.clock.now());
+    return record ? toSession<Data>(record) : null;
+  }
+
+  /** Ends one session. True if this call revoked it; false if it was unknown or already ended. */
+  async revoke(id: string, reason = 'logout'): Promise<boolean> {
+    const record = await this.store.revoke(checkId(id), checkReason(reason), this.clock.now());
+    if (record) this.#kickEvents();
+    return record !== null;
+  }
+
+  /** Ends every active session of `subject`; resolves to how many were revoked. */
+  async revokeSubject(subject: string, reason = 'logout'): Promise<number> {
+    const records = await this.store.revokeSubject(checkSubject(subject), checkReason(reason), this.clock.now());
+    if (records.length > 0) this.#kickEvents();
+    return records.length;
+  }
+
+  /** Active sessions of `subject`, newest first, `limit` (default 50, at most 1000) per page. */
+  async list(subject: string, page: { limit?: number; cursor?: string | null } = {}): Promise<SessionList<Data>> {
+    const limit = checkPositiveInteger(page.limit ?? 50, 'limit', MAX_LIST_LIMIT);
+    const result = await this.store.list(checkSubject(subject), { limit, cursor: page.cursor ?? null }, this.clock.now());
+    return { sessions: result.records.map((r) => toSession<Data>(r)), nextCursor: result.nextCursor };
+  }
+
+  async stats(): Promise<{ active: number }> {
+    return { active: await this.store.countActive(this.clock.now()) };
+  }
+
+  /**
+   * Holds a session alive for `ttlSeconds` (capped by its absolute deadline) whatever its idle
+   * timeout; returns the lease id, or null if the session is not active. Acquiring and releasing
+   * count as activity.
+   */
+  async acquireLease(sessionId: string, ttlSeconds: number): Promise<string | null> {
+    const ttl = checkSeconds(ttlSeconds, 'ttlSeconds');
+    const leaseId = randomUUID();
+    const nowMs = this.clock.now();
+    const record = await this.store.setLease(checkId(sessionId), leaseId, nowMs + Math.round(ttl * 1000), nowMs);
+    return record ? leaseId : null;
+  }
+
+  /** Ends a lease; the idle timeout then runs from now. False if the session is no longer active. */
+  async releaseLease(sessionId: string, leaseId: string): Promise<boolean> {
+    const record = await this.store.setLease(checkId(sessionId), leaseId, null, this.clock.now());
+    return record !== null;
+  }
+
+  /**
+   * Keeps the session alive while `work` runs (renewing a lease in the background), then releases
+   * it so the idle timeout runs from the end of the work. The absolute lifetime still applies; if
+   * the session ends meanwhile the signal given to `work` aborts. Rejects with the session's
+   * `SessionInvalidError` if it is not active when called.
+   */
+  async holdWhile<T>(sessionId: string, work: HeldWork<T>): Promise<T> {
+    const record = await this.store.get(checkId(sessionId));
+    const invalid = record ? explainEnded(record, this.clock.now()) : new SessionNotFoundError(sessionId);
+    if (!record || invalid) throw invalid;
+    // A lease of half the idle timeout, renewed at half its length: if this process dies the
+    // session outlives the work by at most 1.5 idle timeouts.
+    const ttlSeconds = record.idleTimeoutSeconds / 2;
+    const leaseId = await this.acquireLease(sessionId, ttlSeconds);
+    if (!leaseId) throw new SessionNotFoundError(sessionId); // ended between the read and the lease
+    const controller = new AbortController();
+    const renew = setInterval(() => {
+      const at = this.clock.now();
+      this.store.setLease(sessionId, leaseId, at + ttlSeconds * 1000, at).then(
+        (record) => {
+          if (!record && !controller.signal.aborted) {
+            controller.abort(new Error(`Session ${sessionId} ended while it was held`));
+            clearInterval(renew);
+          }
+        },
+        (err: unknown) => this.logger.warn({ err, sessionId }, 'lease renewal failed; retrying'),
+      );
+    }, (ttlSeconds * 1000) / 2);
+    try {
+      return await (typeof work === 'function' ? work(controller.signal) : work);
+    } finally {
+      clearInterval(renew);
+      await this.releaseLease(sessionId, leaseId).catch((err: unknown) =>
+        this.logger.warn({ err, sessionId }, 'lease release failed; it lapses on its own'),
+      );
+    }
+  }
+
+  /** Listens for a lifecycle event. Listeners may be async; a throw means redelivery later. */
+  on(type: EventType, listener: EventListener<Data>): this {
+    this.#events.on(type, listener);
+    return this;
+  }
+
+  off(type: EventType, listener: EventListener<Data>): this {
+    this.#events.off(type, listener);
+    return this;
+  }
+
+  /**
+   * Runs `cleanup` once for every session that ends (expired, revoked or evicted), with the
+   * session's data as it was, e.g. to delete the files it owned. Durable: a cleanup that throws or
+   * is interrupted by a crash runs again.
+   */
+  onSessionEnded(cleanup: EventListener<Data>): this {
+    for (const type of ['expired', 'revoked', 'evicted'] as const) this.#events.on(type, cleanup);
+    return this;
+  }
+
+  /** Marks every session past its deadline as expired, in batches, then purges old tombstones. */
+  sweep(): Promise<SweepSummary> {
+    this.#sweeping ??= this.#sweep().finally(() => {
+      this.#sweeping = null;
+    });
+    return this.#sweeping;
+  }
+
+  /** Delivers waiting events to listeners now; resolves to how many were delivered. */
+  deliverEvents(): Promise<number> {
+    return this.#events.drain();
+  }
+
+  /** Stops background work, waits for work in flight, and closes the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    await Promise.allSettled([this.#sweeping, this.#events.pending]);
+    await this.store.close();
+  }
+
+  async #validate(token: string, force: boolean): Promise<ValidationResult<Data>> {
+    const parsed = parseSessionToken(token);
+    if (!parsed.ok) return this.#reject(new InvalidTokenError(parsed.problem, parsed.id));
+    const record = await this.store.get(parsed.id);
+    if (!record) return this.#reject(new SessionNotFoundError(parsed.id));
+    if (!secretMatches(parsed.secret, record.secretHash)) {
+      return this.#reject(new InvalidTokenError(`The token secret does not match session ${parsed.id}`, parsed.id));
+    }
+    const nowMs = this.clock.now();
+    const ended = explainEnded(record, nowMs);
+    if (ended) return this.#reject(ended);
+    let fresh = false;
+    if (force || nowMs - record.lastActiveAtMs >= touchIntervalMs(this.options, record.idleTimeoutSeconds)) {
+      fresh = await this.store.touch(record.id, nowMs);
+      if (fresh) {
+        record.lastActiveAtMs = nowMs;
+        record.expiresAtMs = computeExpiresAtMs(record);
+      }
+    }
+    return { ok: true, session: toSession<Data>(record), fresh, timing: timingOf(record, nowMs) };
+  }
+
+  #reject(error: SessionInvalidError): ValidationResult<Data> {
+    this.logger.info({ sessionId: error.sessionId, reason: error.reason }, 'session validation failed');
+    return { ok: false, error };
+  }
+
+  async #sweep(): Promise<SweepSummary> {
+    const total: SweepSummary = { expired: 0, purged: 0 };
+    for (;;) {
+      const nowMs = this.clock.now();
+      const purgeBeforeMs = nowMs - this.options.tombstoneRetentionSeconds * 1000;
+      const result = await this.store.sweep(nowMs, this.options.sweepBatchSize, purgeBeforeMs);
+      total.expired += result.expired;
+      total.purged += result.purged;
+      if (!result.more || this.#closed) break;
+      await yieldToEventLoop(); // let validations run between batches
+    }
+    if (total.expired > 0) this.#kickEvents();
+    if (total.expired + total.purged > 0) {
+      this.logger.info({ ...total, active: await this.store.countActive(this.clock.now()) }, 'sweep finished');
+    }
+    return total;
+  }
+
+  #kickEvents(): void {
+    if (!this.options.background || this.#closed) return;
+    this.#events.drain().catch((err: unknown) => this.logger.warn({ err }, 'event delivery failed; will retry'));
+  }
+
+  #startBackground(): void {
+    if (this.#closed) return;
+    const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
+      const run = () => {
+        task().catch((err: unknown) => this.logger.warn({ err }, `${what} failed; will retry`));
+      };
+      const timer = setInterval(run, seconds * 1000);
+      timer.unref();
+      this.#timers.push(timer);
+      run();
+    };
+    every(this.options.sweepIntervalSeconds, () => this.sweep(), 'sweep');
+    every(this.options.eventPollIntervalSeconds, () => this.#events.drain(), 'event delivery');
+  }
+}
+
+/** The specific reason a stored session no longer grants access at `nowMs`, or null if it does. */
+export function explainEnded(record: SessionRecord, nowMs: number): SessionInvalidError | null {
+  if (record.status === 'revoked') {
+    return new SessionRevokedError(record.id, record.endReason ?? 'revoked', new Date(record.endedAtMs ?? nowMs));
+  }
+  if (record.status === 'active' && record.expiresAtMs > nowMs) return null;
+  const reason = record.status === 'expired' ? record.endReason : expiryReason(record);
+  if (reason === 'absolute') {
+    return new SessionLifetimeExceededError(
+      record.id,
+      (record.absoluteExpiresAtMs - record.createdAtMs) / 1000,
+      new Date(record.createdAtMs),
+      new Date(record.absoluteExpiresAtMs),
+    );
+  }
+  return new SessionExpiredError(
+    record.id,
+    record.idleTimeoutSeconds,
+    new Date(record.lastActiveAtMs),
+    new Date(record.expiresAtMs),
+  );
+}
+
+function checkId(id: unknown): string {
+  if (typeof id !== 'string' || !isValidSessionId(id)) {
+    throw new ValidationError('sessionId', 'must be a session id (8 to 64 characters of A-Z, a-z, 0-9, _ and -)');
+  }
+  return id;
+}
+
+function checkReason(reason: unknown): string {
+  if (typeof reason !== 'string' || reason.length === 0 || reason.length > MAX_REASON_LENGTH) {
+    throw new ValidationError('reason', `must be a non-empty string of at most ${MAX_REASON_LENGTH} characters`);
+  }
+  return reason;
+}

@@ -1,0 +1,33 @@
+import type { SessionRecord } from './store.js';
+
+/**
+ * The one expiry formula: the idle deadline runs from the later of the last activity and the
+ * longest live lease, and nothing outlives the absolute deadline. Stores call this (the Redis
+ * store's Lua mirrors it) whenever activity or leases change.
+ */
+export function computeExpiresAtMs(
+  record: Pick<
+    SessionRecord,
+    'lastActiveAtMs' | 'idleTimeoutSeconds' | 'absoluteExpiresAtMs' | 'leases'
+  >,
+): number {
+  let heldFrom = record.lastActiveAtMs;
+  for (const untilMs of Object.values(record.leases)) if (untilMs > heldFrom) heldFrom = untilMs;
+  return Math.min(record.absoluteExpiresAtMs, heldFrom + record.idleTimeoutSeconds * 1000);
+}
+
+/** Drops leases that no longer hold anything at `nowMs`. */
+export function liveLeases(leases: Record<string, number>, nowMs: number): Record<string, number> {
+  const live: Record<string, number> = {};
+  for (const [id, untilMs] of Object.entries(leases)) if (untilMs > nowMs) live[id] = untilMs;
+  return live;
+}
+
+export function isActiveAt(record: SessionRecord, nowMs: number): boolean {
+  return record.status === 'active' && record.expiresAtMs > nowMs;
+}
+
+/** Why a session whose deadline has passed ended: its deadline was the absolute one, or not. */
+export function expiryReason(record: SessionRecord): 'idle' | 'absolute' {
+  return record.expiresAtMs >= record.absoluteExpiresAtMs ? 'absolute' : 'idle';
+}

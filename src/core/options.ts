@@ -1,0 +1,105 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import { ValidationError } from './errors.js';
+import { checkOneOf, checkPositiveInteger, checkSeconds } from './input.js';
+import type { CreateLimits, LimitPolicy, SessionStore } from './store.js';
+
+export interface LimitOptions {
+  max: number;
+  /** `evict` (default): end the least recently active session to make room. `refuse`: fail the new one. */
+  policy?: LimitPolicy;
+}
+
+export interface SessionEngineOptions {
+  /** Where sessions live. Default: SQLite at `./data/sessionkeeper.db`. */
+  store?: SessionStore;
+  /** Idle timeout: a session ends after this many seconds without activity. Default 1800 (30 min). */
+  idleTimeoutSeconds?: number;
+  /** Absolute lifetime: a session ends this many seconds after creation, whatever its activity. Default 86400 (24 h). */
+  absoluteTimeoutSeconds?: number;
+  /**
+   * Activity is written to the store at most once per this many seconds per session (default 60),
+   * and never less often than a tenth of the session's idle timeout. This is the precision of idle
+   * expiry: a session may end up to this long before `last use + idle timeout`, never after.
+   */
+  touchIntervalSeconds?: number;
+  /** Largest session data, as JSON bytes. Default 16384. */
+  maxDataBytes?: number;
+  /** Session caps; none by default. */
+  limits?: { perSubject?: LimitOptions; global?: LimitOptions };
+  /** How long ended sessions stay readable (validation says "expired"/"revoked", not "not found"). Default 86400. */
+  tombstoneRetentionSeconds?: number;
+  /** How often the sweeper looks for expired sessions. Default 30. */
+  sweepIntervalSeconds?: number;
+  /** Sessions per sweep batch; each batch is one short store transaction. Default 500. */
+  sweepBatchSize?: number;
+  /** How often events written by other instances (or left by a crash) are picked up. Default 1. */
+  eventPollIntervalSeconds?: number;
+  /** A claimed event not acknowledged within this many seconds is delivered again. Default 30. */
+  eventLeaseSeconds?: number;
+  /** Deliveries of an event whose listener keeps failing, before it is dropped with an error log. Default 10. */
+  maxEventAttempts?: number;
+  /** Runs the sweeper and event delivery on timers (unref'd). Default true; tests call `sweep()` / `deliverEvents()`. */
+  background?: boolean;
+  clock?: Clock;
+  /** A pino logger. Default: pino at `SESSIONKEEPER_LOG_LEVEL` (info). Tokens are never logged. */
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  idleTimeoutSeconds: number;
+  absoluteTimeoutSeconds: number;
+  touchIntervalSeconds: number;
+  maxDataBytes: number;
+  limits: CreateLimits;
+  tombstoneRetentionSeconds: number;
+  sweepIntervalSeconds: number;
+  sweepBatchSize: number;
+  eventPollIntervalSeconds: number;
+  eventLeaseSeconds: number;
+  maxEventAttempts: number;
+  background: boolean;
+}
+
+const POLICIES = ['evict', 'refuse'] as const;
+
+/** Checks every option and fills defaults; a wrong option throws `ValidationError` naming it. */
+export function resolveOptions(options: SessionEngineOptions): ResolvedOptions {
+  const idle = checkSeconds(options.idleTimeoutSeconds ?? 1800, 'idleTimeoutSeconds');
+  const absolute = checkSeconds(options.absoluteTimeoutSeconds ?? 86400, 'absoluteTimeoutSeconds');
+  checkIdleWithinAbsolute(idle, absolute);
+  const limits: CreateLimits = {};
+  for (const scope of ['perSubject', 'global'] as const) {
+    const limit = options.limits?.[scope];
+    if (limit === undefined) continue;
+    limits[scope] = {
+      max: checkPositiveInteger(limit.max, `limits.${scope}.max`),
+      policy: checkOneOf(limit.policy ?? 'evict', POLICIES, `limits.${scope}.policy`),
+    };
+  }
+  return {
+    idleTimeoutSeconds: idle,
+    absoluteTimeoutSeconds: absolute,
+    touchIntervalSeconds: checkSeconds(options.touchIntervalSeconds ?? 60, 'touchIntervalSeconds'),
+    maxDataBytes: checkPositiveInteger(options.maxDataBytes ?? 16384, 'maxDataBytes', 1024 * 1024),
+    limits,
+    tombstoneRetentionSeconds: checkSeconds(options.tombstoneRetentionSeconds ?? 86400, 'tombstoneRetentionSeconds'),
+    sweepIntervalSeconds: checkSeconds(options.sweepIntervalSeconds ?? 30, 'sweepIntervalSeconds'),
+    sweepBatchSize: checkPositiveInteger(options.sweepBatchSize ?? 500, 'sweepBatchSize', 100_000),
+    eventPollIntervalSeconds: checkSeconds(options.eventPollIntervalSeconds ?? 1, 'eventPollIntervalSeconds'),
+    eventLeaseSeconds: checkSeconds(options.eventLeaseSeconds ?? 30, 'eventLeaseSeconds'),
+    maxEventAttempts: checkPositiveInteger(options.maxEventAttempts ?? 10, 'maxEventAttempts', 1000),
+    background: options.background ?? true,
+  };
+}
+
+export function checkIdleWithinAbsolute(idle: number, absolute: number, field = 'absoluteTimeoutSeconds'): void {
+  if (absolute < idle) {
+    throw new ValidationError(field, `(${absolute}) must not be shorter than the idle timeout (${idle})`);
+  }
+}
+
+/** The touch throttle for one session: never more than a tenth of its idle timeout, in ms. */
+export function touchIntervalMs(options: ResolvedOptions, idleTimeoutSeconds: number): number {
+  return Math.min(options.touchIntervalSeconds, idleTimeoutSeconds / 10) * 1000;
+}

@@ -1,0 +1,144 @@
+/**
+ * The one registry of failures. Every error class carries a `code` from here; every code maps to one
+ * RFC 9457 problem slug, one docs entry (docs/errors.md) and one `/problems/{slug}` page.
+ * A test fails when a code lacks its docs entry or the docs name a code that is not here.
+ */
+
+/** What a client should do next after receiving the problem. */
+export type ProblemAction = 'refresh' | 'reauthenticate' | 'retry' | 'fix-request';
+
+export interface ProblemDefinition {
+  readonly slug: string;
+  readonly status: number;
+  readonly title: string;
+  readonly action: ProblemAction;
+  /** One sentence: what happened. */
+  readonly meaning: string;
+  /** One sentence: what the caller does about it. */
+  readonly remedy: string;
+}
+
+export const problemRegistry = {
+  SESSION_EXPIRED: {
+    slug: 'session-expired',
+    status: 401,
+    title: 'Session expired',
+    action: 'reauthenticate',
+    meaning: 'The session saw no activity for its whole idle timeout and has ended.',
+    remedy: 'Sign in again. To prevent it, keep the session alive while the user works (renew, leases).',
+  },
+  SESSION_LIFETIME_EXCEEDED: {
+    slug: 'session-lifetime-exceeded',
+    status: 401,
+    title: 'Session lifetime exceeded',
+    action: 'reauthenticate',
+    meaning: 'The session reached its absolute lifetime, which activity does not extend.',
+    remedy: 'Sign in again to start a new session.',
+  },
+  SESSION_REVOKED: {
+    slug: 'session-revoked',
+    status: 401,
+    title: 'Session revoked',
+    action: 'reauthenticate',
+    meaning: 'The session was ended on purpose (logout, admin action, eviction or token theft).',
+    remedy: 'Sign in again; the `detail` says why it was revoked.',
+  },
+  SESSION_NOT_FOUND: {
+    slug: 'session-not-found',
+    status: 401,
+    title: 'Session not found',
+    action: 'reauthenticate',
+    meaning: 'No session with this id exists: it never existed or was purged after it ended.',
+    remedy: 'Sign in again (clients with silent re-authentication do this for you).',
+  },
+  INVALID_TOKEN: {
+    slug: 'invalid-token',
+    status: 401,
+    title: 'Invalid token',
+    action: 'reauthenticate',
+    meaning: 'The token is malformed, truncated, or its secret does not match the session.',
+    remedy: 'Discard the token and sign in again.',
+  },
+  ACCESS_TOKEN_EXPIRED: {
+    slug: 'access-token-expired',
+    status: 401,
+    title: 'Access token expired',
+    action: 'refresh',
+    meaning: 'The short-lived access token is past its expiry; the session may still be alive.',
+    remedy: 'Call the refresh endpoint with the refresh token and retry the request.',
+  },
+  REFRESH_TOKEN_REUSED: {
+    slug: 'refresh-token-reused',
+    status: 401,
+    title: 'Refresh token reused',
+    action: 'reauthenticate',
+    meaning:
+      'A refresh token that was already rotated was presented again after the grace window; the session was revoked as a precaution against theft.',
+    remedy: 'Sign in again. Make sure only one place holds and spends each refresh token.',
+  },
+  UNAUTHORIZED: {
+    slug: 'unauthorized',
+    status: 401,
+    title: 'Unauthorized',
+    action: 'fix-request',
+    meaning: 'The request carries no credentials, or credentials this endpoint does not accept.',
+    remedy: 'Send the API key (backend calls) or the session token (session calls) as a Bearer token.',
+  },
+  VALIDATION_FAILED: {
+    slug: 'validation-failed',
+    status: 400,
+    title: 'Validation failed',
+    action: 'fix-request',
+    meaning: 'An argument or request field is missing, of the wrong type, or out of range.',
+    remedy: 'Fix the field named in `detail` (and `field`) and send the request again.',
+  },
+  NOT_FOUND: {
+    slug: 'not-found',
+    status: 404,
+    title: 'Not found',
+    action: 'fix-request',
+    meaning: 'The addressed resource does not exist.',
+    remedy: 'Check the path and identifiers.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    slug: 'payload-too-large',
+    status: 413,
+    title: 'Payload too large',
+    action: 'fix-request',
+    meaning: 'The request body or the session data is larger than the configured limit.',
+    remedy: 'Send less data; keep large objects elsewhere and store a reference in the session.',
+  },
+  RATE_LIMITED: {
+    slug: 'rate-limited',
+    status: 429,
+    title: 'Rate limited',
+    action: 'retry',
+    meaning: 'Too many failed attempts came from this client in a short time.',
+    remedy: 'Wait for the number of seconds in Retry-After, then retry.',
+  },
+  SESSION_LIMIT_REACHED: {
+    slug: 'session-limit-reached',
+    status: 409,
+    title: 'Session limit reached',
+    action: 'fix-request',
+    meaning: 'The subject (or the whole service) already holds the maximum number of sessions and the policy is to refuse new ones.',
+    remedy: 'End one of the existing sessions (log out elsewhere) and try again.',
+  },
+  STORE_UNAVAILABLE: {
+    slug: 'store-unavailable',
+    status: 503,
+    title: 'Session store unavailable',
+    action: 'retry',
+    meaning: 'The session store (SQLite file or Redis) cannot be reached right now; no session was lost.',
+    remedy: 'Retry after Retry-After seconds. Do not log the user out.',
+  },
+} as const satisfies Record<string, ProblemDefinition>;
+
+export type ErrorCode = keyof typeof problemRegistry;
+
+export const errorCodes = Object.keys(problemRegistry) as ErrorCode[];
+
+/** Finds the code whose problem has this slug. */
+export function codeForSlug(slug: string): ErrorCode | undefined {
+  return errorCodes.find((code) => problemRegistry[code].slug === slug);
+}

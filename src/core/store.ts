@@ -1,0 +1,175 @@
+import type { EventType, SessionStatus } from './types.js';
+
+/**
+ * A session as stores keep it. Instants are epoch milliseconds (`…Ms`), durations seconds.
+ * Stores persist every field and hand records back unchanged; the meaning lives in the core.
+ */
+export interface SessionRecord {
+  id: string;
+  subject: string;
+  /** base64url SHA-256 of the token secret; the secret itself is never stored. */
+  secretHash: string;
+  /** The session data as JSON text (the core serializes and size-checks it). */
+  dataJson: string;
+  createdAtMs: number;
+  lastActiveAtMs: number;
+  idleTimeoutSeconds: number;
+  absoluteExpiresAtMs: number;
+  /** Live leases: lease id -> epoch ms until which it holds the session alive. */
+  leases: Record<string, number>;
+  /**
+   * When the session ends if nothing else happens: `computeExpiresAtMs(record)`. Stores recompute
+   * it on every write that changes activity or leases, and index it for the sweeper.
+   */
+  expiresAtMs: number;
+  status: SessionStatus;
+  /** `idle` | `absolute` once expired; the revoke reason once revoked; null while active. */
+  endReason: string | null;
+  endedAtMs: number | null;
+}
+
+/** A record as it was when an event happened; the secret hash is never part of an event. */
+export type SessionSnapshot = Omit<SessionRecord, 'secretHash'>;
+
+/** An event waiting in the store's durable outbox. */
+export interface StoredEvent {
+  /** Unique per event (stores use a UUID or their own sequence). */
+  id: string;
+  type: EventType;
+  atMs: number;
+  reason: string | null;
+  session: SessionSnapshot;
+  /** How many times this event has been claimed before (0 on first delivery). */
+  attempts: number;
+}
+
+export type LimitPolicy = 'evict' | 'refuse';
+
+export interface CreateLimits {
+  /** Active sessions one subject may hold. */
+  perSubject?: { max: number; policy: LimitPolicy };
+  /** Active sessions the whole store may hold. */
+  global?: { max: number; policy: LimitPolicy };
+}
+
+export type CreateOutcome =
+  | { ok: true; evictedIds: string[] }
+  | { ok: false; scope: 'subject' | 'global'; max: number };
+
+export interface ListPage {
+  records: SessionRecord[];
+  /** Opaque; pass it back to get the next page. Null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface SweepResult {
+  /** Sessions this call marked expired (an `expired` event was appended for each). */
+  expired: number;
+  /** Ended sessions (tombstones) this call deleted. */
+  purged: number;
+  /** True when a limit was hit and another call would find more work. */
+  more: boolean;
+}
+
+/**
+ * The contract every store implements. "Active" below always means `status === 'active'` and
+ * `expiresAtMs > nowMs`: a session past its deadline is treated as ended even before the sweeper
+ * has marked it. Every method that changes sessions appends its events to the store's durable
+ * outbox in the same atomic step, so an event is never lost and never emitted for a change that
+ * did not happen. Every method rejects with `StoreUnavailableError` when the store cannot be
+ * reached; it then changed nothing that a caller can observe.
+ *
+ * The conformance suite in `sessionkeeper/testing` checks all of this for each store.
+ */
+export interface SessionStore {
+  /** Where the data lives, for logs and errors (e.g. `sqlite:./data/sessionkeeper.db`). Never a password. */
+  readonly location: string;
+
+  /** False only for stores that lose everything on restart (memory); the engine warns about those. */
+  readonly durable: boolean;
+
+  /**
+   * Optional: a new session id for `subject`, for stores whose layout needs the id to carry
+   * placement (e.g. a Redis Cluster hash slot). Must match `isValidSessionId`. When absent the
+   * engine uses `generateSessionId()`.
+   */
+  newSessionId?(subject: string): string;
+
+  /** Resolves when the store answers; rejects with `StoreUnavailableError` naming `location`. */
+  ping(): Promise<void>;
+
+  /**
+   * Inserts `record` (status active) unless a limit refuses it, atomically with the limit check:
+   * concurrent creations for one subject, from any number of processes, never leave more than
+   * `limits.perSubject.max` active sessions. When a limit with policy `evict` is reached, the
+   * least recently active sessions in that scope are revoked with reason `evicted` (event
+   * `evicted`) until the new one fits. Appends a `created` event.
+   */
+  create(record: SessionRecord, limits: CreateLimits, nowMs: number): Promise<CreateOutcome>;
+
+  /** The record with this id whatever its status, or null. One round trip, no write. */
+  get(id: string): Promise<SessionRecord | null>;
+
+  /**
+   * Records activity: sets `lastActiveAtMs = nowMs` and recomputes `expiresAtMs`, only if the
+   * session is active at `nowMs`. Returns false (and writes nothing) otherwise.
+   */
+  touch(id: string, nowMs: number): Promise<boolean>;
+
+  /** Replaces the data of an active session. Returns the updated record, or null if not active. */
+  setData(id: string, dataJson: string, nowMs: number): Promise<SessionRecord | null>;
+
+  /**
+   * Adds or renews (`untilMs` a number) or removes (`untilMs` null) one lease of an active session,
+   * drops leases already past, counts as activity (`lastActiveAtMs = nowMs`) and recomputes
+   * `expiresAtMs`. Returns the updated record, or null if the session is not active.
+   */
+  setLease(
+    id: string,
+    leaseId: string,
+    untilMs: number | null,
+    nowMs: number,
+  ): Promise<SessionRecord | null>;
+
+  /**
+   * Revokes one active session (status `revoked`, `endReason = reason`, `endedAtMs = nowMs`) and
+   * appends a `revoked` event. Of concurrent callers exactly one receives the record (as revoked);
+   * the others, and callers for sessions already ended or unknown, receive null.
+   */
+  revoke(id: string, reason: string, nowMs: number): Promise<SessionRecord | null>;
+
+  /** Revokes every active session of `subject` as `revoke` does; returns those it revoked. */
+  revokeSubject(subject: string, reason: string, nowMs: number): Promise<SessionRecord[]>;
+
+  /** Active sessions of `subject`, most recently created first. */
+  list(
+    subject: string,
+    page: { limit: number; cursor: string | null },
+    nowMs: number,
+  ): Promise<ListPage>;
+
+  /** Number of active sessions. */
+  countActive(nowMs: number): Promise<number>;
+
+  /**
+   * Marks up to `limit` sessions with `status = active` and `expiresAtMs <= nowMs` as expired
+   * (`endReason` `absolute` when `expiresAtMs >= absoluteExpiresAtMs`, else `idle`: see
+   * `expiryReason`; `endedAtMs` = `expiresAtMs`) and appends one `expired` event for each; exactly one of any number of
+   * concurrent sweepers claims a given session. Then deletes up to `limit` ended sessions whose
+   * `endedAtMs <= purgeBeforeMs`. Each batch is short, so validations are never blocked for long.
+   */
+  sweep(nowMs: number, limit: number, purgeBeforeMs: number): Promise<SweepResult>;
+
+  /**
+   * Claims up to `limit` outbox events that nobody holds (never claimed, or claimed more than
+   * `leaseMs` ago by a consumer that never acknowledged them), oldest first, and holds them for
+   * `leaseMs`. Of concurrent claimers, each event goes to exactly one.
+   */
+  claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]>;
+
+  /** Deletes delivered events from the outbox. Unknown ids are ignored. */
+  ackEvents(ids: readonly string[]): Promise<void>;
+
+  /** Releases connections and file handles. Further calls reject. */
+  close(): Promise<void>;
+}

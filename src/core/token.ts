@@ -1,0 +1,68 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Session tokens look like `sks_<id>.<secret>`: the `sks_` prefix lets secret scanners find leaked
+ * tokens; `<id>` is the public session id; `<secret>` is 32 bytes (256 bits) from the OS CSPRNG,
+ * base64url. Only SHA-256(secret) is stored.
+ */
+export const SESSION_TOKEN_PREFIX = 'sks_';
+
+const SECRET_BYTES = 32;
+const SECRET_LENGTH = 43; // base64url of 32 bytes, unpadded
+const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/** 16 random bytes as base64url: unguessable, but not a secret. */
+export function generateSessionId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function isValidSessionId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+export function generateSecret(): string {
+  return randomBytes(SECRET_BYTES).toString('base64url');
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+export function formatSessionToken(id: string, secret: string): string {
+  return `${SESSION_TOKEN_PREFIX}${id}.${secret}`;
+}
+
+export type ParsedToken =
+  | { ok: true; id: string; secret: string }
+  | { ok: false; problem: string; id?: string };
+
+/** Splits a token without throwing; `problem` says what is wrong without echoing the token. */
+export function parseSessionToken(token: unknown): ParsedToken {
+  if (typeof token !== 'string' || token.length === 0) {
+    return { ok: false, problem: 'No session token was given' };
+  }
+  if (!token.startsWith(SESSION_TOKEN_PREFIX)) {
+    return {
+      ok: false,
+      problem: `The token is not a sessionkeeper session token (expected the form ${SESSION_TOKEN_PREFIX}<id>.<secret>)`,
+    };
+  }
+  const dot = token.lastIndexOf('.');
+  const id = token.slice(SESSION_TOKEN_PREFIX.length, dot === -1 ? undefined : dot);
+  if (!ID_PATTERN.test(id)) {
+    return { ok: false, problem: 'The token has no valid session id' };
+  }
+  const secret = dot === -1 ? '' : token.slice(dot + 1);
+  if (secret.length !== SECRET_LENGTH || !SECRET_PATTERN.test(secret)) {
+    return { ok: false, problem: 'The token secret is missing or truncated', id };
+  }
+  return { ok: true, id, secret };
+}
+
+/** Constant-time comparison of the presented secret's hash with the stored hash. */
+export function secretMatches(secret: string, storedHash: string): boolean {
+  const presented = Buffer.from(hashSecret(secret));
+  const stored = Buffer.from(storedHash);
+  return presented.length === stored.length && timingSafeEqual(presented, stored);
+}

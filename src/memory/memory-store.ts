@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
+import type {
+  CreateLimits,
+  CreateOutcome,
+  ListPage,
+  SessionRecord,
+  SessionStore,
+  StoredEvent,
+  SweepResult,
+} from '../core/store.js';
+import type { EventType } from '../core/types.js';
+import { decodeCursor, encodeCursor } from '../core/cursor.js';
+import { StoreUnavailableError } from '../core/errors.js';
+
+interface OutboxEntry {
+  event: StoredEvent;
+  claimedAtMs: number | null;
+}
+
+/**
+ * Sessions in a Map: gone when the process ends. For tests and throwaway scripts only; the engine
+ * logs a warning when it runs on this store. Every method is synchronous inside, so each is atomic.
+ */
+export class MemoryStore implements SessionStore {
+  readonly location = 'memory:';
+  readonly durable = false;
+  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #outbox = new Map<string, OutboxEntry>();
+  #closed = false;
+
+  async ping(): Promise<void> {
+    this.#check();
+  }
+
+  async create(record: SessionRecord, limits: CreateLimits, nowMs: number): Promise<CreateOutcome> {
+    this.#check();
+    const evictedIds: string[] = [];
+    const scopes = [
+      { scope: 'subject' as const, limit: limits.perSubject, subject: record.subject },
+      { scope: 'global' as const, limit: limits.global, subject: undefined },
+    ];
+    // Check both scopes before evicting anything, so a refusal leaves no trace.
+    for (const { scope, limit, subject } of scopes) {
+      if (limit?.policy === 'refuse' && this.#active(nowMs, subject).length >= limit.max) {
+        return { ok: false, scope, max: limit.max };
+      }
+    }
+    for (const { limit, subject } of scopes) {
+      if (!limit) continue;
+      const active = this.#active(nowMs, subject).sort((a, b) => a.lastActiveAtMs - b.lastActiveAtMs);
+      for (const victim of active.slice(0, Math.max(0, active.length - limit.max + 1))) {
+        this.#end(victim, 'revoked', 'evicted', nowMs, 'evicted');
+        evictedIds.push(victim.id);
+      }
+    }
+    const stored = { ...record, leases: { ...record.leases } };
+    this.#sessions.set(record.id, stored);
+    this.#append('created', nowMs, null, stored);
+    return { ok: true, evictedIds };
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    return record ? copy(record) : null;
+  }
+
+  async touch(id: string, nowMs: number): Promise<boolean> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    if (!record || !isActiveAt(record, nowMs)) return false;
+    record.lastActiveAtMs = nowMs;
+    record.expiresAtMs = computeExpiresAtMs(record);
+    return true;
+  }
+
+  async setData(id: string, dataJson: string, nowMs: number): Promise<SessionRecord | null> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    if (!record || !isActiveAt(record, nowMs)) return null;
+    record.dataJson = dataJson;
+    return copy(record);
+  }
+
+  async setLease(
+    id: string,
+    leaseId: string,
+    untilMs: number | null,
+    nowMs: number,
+  ): Promise<SessionRecord | null> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    if (!record || !isActiveAt(record, nowMs)) return null;
+    const leases = liveLeases(record.leases, nowMs);
+    if (untilMs === null) delete leases[leaseId];
+    else leases[leaseId] = untilMs;
+    record.leases = leases;
+    record.lastActiveAtMs = nowMs;
+    record.expiresAtMs = computeExpiresAtMs(record);
+    return copy(record);
+  }
+
+  async revoke(id: string, reason: string, nowMs: number): Promise<SessionRecord | null> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    if (!record || !isActiveAt(record, nowMs)) return null;
+    this.#end(record, 'revoked', reason, nowMs, 'revoked');
+    return copy(record);
+  }
+
+  async revokeSubject(subject: string, reason: string, nowMs: number): Promise<SessionRecord[]> {
+    this.#check();
+    return this.#active(nowMs, subject).map((record) => {
+      this.#end(record, 'revoked', reason, nowMs, 'revoked');
+      return copy(record);
+    });
+  }
+
+  async list(
+    subject: string,
+    page: { limit: number; cursor: string | null },
+    nowMs: number,
+  ): Promise<ListPage> {
+    this.#check();
+    const after = page.cursor ? decodeCursor(page.cursor) : null;
+    const sorted = this.#active(nowMs, subject)
+      .sort((a, b) => b.createdAtMs - a.createdAtMs || (b.id < a.id ? -1 : 1))
+      .filter(
+        (r) =>
+          !after ||
+          r.createdAtMs < after.createdAtMs ||
+          (r.createdAtMs === after.createdAtMs && r.id < after.id),
+      );
+    const records = sorted.slice(0, page.limit).map(copy);
+    const last = records.at(-1);
+    return {
+      records,
+      nextCursor: sorted.length > page.limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  async countActive(nowMs: number): Promise<number> {
+    this.#check();
+    return this.#active(nowMs).length;
+  }
+
+  async sweep(nowMs: number, limit: number, purgeBeforeMs: number): Promise<SweepResult> {
+    this.#check();
+    let expired = 0;
+    let purged = 0;
+    let more = false;
+    for (const record of this.#sessions.values()) {
+      if (record.status !== 'active' || record.expiresAtMs > nowMs) continue;
+      if (expired === limit) {
+        more = true;
+        break;
+      }
+      this.#end(record, 'expired', expiryReason(record), record.expiresAtMs, 'expired');
+      expired++;
+    }
+    for (const record of this.#sessions.values()) {
+      if (record.status === 'active' || (record.endedAtMs ?? 0) > purgeBeforeMs) continue;
+      if (purged === limit) {
+        more = true;
+        break;
+      }
+      this.#sessions.delete(record.id);
+      purged++;
+    }
+    return { expired, purged, more };
+  }
+
+  async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
+    this.#check();
+    const claimed: StoredEvent[] = [];
+    for (const entry of this.#outbox.values()) {
+      if (claimed.length === limit) break;
+      if (entry.claimedAtMs !== null && entry.claimedAtMs + leaseMs > nowMs) continue;
+      const attempts = entry.claimedAtMs === null ? 0 : entry.event.attempts + 1;
+      entry.event = { ...entry.event, attempts };
+      entry.claimedAtMs = nowMs;
+      claimed.push(structuredClone(entry.event));
+    }
+    return claimed;
+  }
+
+  async ackEvents(ids: readonly string[]): Promise<void> {
+    this.#check();
+    for (const id of ids) this.#outbox.delete(id);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #active(nowMs: number, subject?: string): SessionRecord[] {
+    const out: SessionRecord[] = [];
+    for (const record of this.#sessions.values()) {
+      if (isActiveAt(record, nowMs) && (subject === undefined || record.subject === subject)) {
+        out.push(record);
+      }
+    }
+    return out;
+  }
+
+  #end(
+    record: SessionRecord,
+    status: 'expired' | 'revoked',
+    reason: string,
+    endedAtMs: number,
+    event: EventType,
+  ): void {
+    record.status = status;
+    record.endReason = reason;
+    record.endedAtMs = endedAtMs;
+    this.#append(event, endedAtMs, reason, record);
+  }
+
+  #append(type: EventType, atMs: number, reason: string | null, record: SessionRecord): void {
+    const { secretHash: _secretHash, ...session } = copy(record);
+    const id = randomUUID();
+    this.#outbox.set(id, {
+      event: { id, type, atMs, reason, session, attempts: 0 },
+      claimedAtMs: null,
+    });
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StoreUnavailableError('The memory store is closed');
+  }
+}
+
+function copy(record: SessionRecord): SessionRecord {
+  return { ...record, leases: { ...record.leases } };
+}

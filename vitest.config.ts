@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// One project per kind of test, so `npm test -- --project unit` runs just one of them.
+export default defineConfig({
+  test: {
+    env: { SESSIONKEEPER_LOG_LEVEL: 'silent' },
+    testTimeout: 20_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'core', include: ['test/core/**/*.test.ts'] } },
+      { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },
+      { extends: true, test: { name: 'sqlite', include: ['test/sqlite/**/*.test.ts'] } },
+      { extends: true, test: { name: 'redis', include: ['test/redis/**/*.test.ts'], testTimeout: 60_000 } },
+    ],
+  },
+});
