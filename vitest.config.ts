@@ -11,7 +11,10 @@ export default defineConfig({
       { extends: true, test: { name: 'core', include: ['test/core/**/*.test.ts'] } },
       { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: ['test/sqlite/**/*.test.ts'] } },
-      { extends: true, test: { name: 'redis', include: ['test/redis/**/*.test.ts'], testTimeout: 60_000 } },
+      {
+        extends: true,
+        test: { name: 'redis', include: ['test/redis/**/*.test.ts'], testTimeout: 60_000 },
+      },
     ],
   },
 });

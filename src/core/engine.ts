@@ -12,7 +12,7 @@ import {
   SessionRevokedError,
   ValidationError,
 } from './errors.js';
-import { type EventListener, EventDispatcher } from './event-dispatcher.js';
+import { EventDispatcher, type EventListener } from './event-dispatcher.js';
 import { computeExpiresAtMs, expiryReason } from './expiry.js';
 import { checkPositiveInteger, checkSeconds, checkSubject, serializeData } from './input.js';
 import { createDefaultLogger } from './logger.js';
@@ -133,7 +133,8 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 
   /** Creates a session for `input.subject`; applies the caps (evicting or refusing). */
   async create(input: CreateSessionInput<Data>): Promise<CreatedSession<Data>> {
-    if (typeof input !== 'object' || input === null) throw new ValidationError('input', 'must be an object');
+    if (typeof input !== 'object' || input === null)
+      throw new ValidationError('input', 'must be an object');
     const subject = checkSubject(input.subject);
     const dataJson = serializeData(input.data, this.options.maxDataBytes);
     const idle =
@@ -166,7 +167,10 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     record.expiresAtMs = computeExpiresAtMs(record);
     const outcome = await this.store.create(record, this.options.limits, nowMs);
     if (!outcome.ok) {
-      this.logger.info({ subject, scope: outcome.scope, max: outcome.max }, 'session refused: limit reached');
+      this.logger.info(
+        { subject, scope: outcome.scope, max: outcome.max },
+        'session refused: limit reached',
+      );
       throw new SessionLimitReachedError(outcome.scope, outcome.max, subject);
     }
     this.#kickEvents();
@@ -189,7 +193,9 @@ export class SessionEngine<Data extends SessionData = SessionData> {
   /** A session by id, whatever its status, without counting as activity; null if unknown. */
   async get(id: string): Promise<SessionInfo<Data> | null> {
     const record = await this.store.get(checkId(id));
-    return record ? { session: toSession<Data>(record), timing: timingOf(record, this.clock.now()) } : null;
+    return record
+      ? { session: toSession<Data>(record), timing: timingOf(record, this.clock.now()) }
+      : null;
   }
 
   /** Replaces the data of an active session; null when the session is not active. */
@@ -208,16 +214,30 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 
   /** Ends every active session of `subject`; resolves to how many were revoked. */
   async revokeSubject(subject: string, reason = 'logout'): Promise<number> {
-    const records = await this.store.revokeSubject(checkSubject(subject), checkReason(reason), this.clock.now());
+    const records = await this.store.revokeSubject(
+      checkSubject(subject),
+      checkReason(reason),
+      this.clock.now(),
+    );
     if (records.length > 0) this.#kickEvents();
     return records.length;
   }
 
   /** Active sessions of `subject`, newest first, `limit` (default 50, at most 1000) per page. */
-  async list(subject: string, page: { limit?: number; cursor?: string | null } = {}): Promise<SessionList<Data>> {
+  async list(
+    subject: string,
+    page: { limit?: number; cursor?: string | null } = {},
+  ): Promise<SessionList<Data>> {
     const limit = checkPositiveInteger(page.limit ?? 50, 'limit', MAX_LIST_LIMIT);
-    const result = await this.store.list(checkSubject(subject), { limit, cursor: page.cursor ?? null }, this.clock.now());
-    return { sessions: result.records.map((r) => toSession<Data>(r)), nextCursor: result.nextCursor };
+    const result = await this.store.list(
+      checkSubject(subject),
+      { limit, cursor: page.cursor ?? null },
+      this.clock.now(),
+    );
+    return {
+      sessions: result.records.map((r) => toSession<Data>(r)),
+      nextCursor: result.nextCursor,
+    };
   }
 
   async stats(): Promise<{ active: number }> {
@@ -233,7 +253,12 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     const ttl = checkSeconds(ttlSeconds, 'ttlSeconds');
     const leaseId = randomUUID();
     const nowMs = this.clock.now();
-    const record = await this.store.setLease(checkId(sessionId), leaseId, nowMs + Math.round(ttl * 1000), nowMs);
+    const record = await this.store.setLease(
+      checkId(sessionId),
+      leaseId,
+      nowMs + Math.round(ttl * 1000),
+      nowMs,
+    );
     return record ? leaseId : null;
   }
 
@@ -251,7 +276,9 @@ export class SessionEngine<Data extends SessionData = SessionData> {
    */
   async holdWhile<T>(sessionId: string, work: HeldWork<T>): Promise<T> {
     const record = await this.store.get(checkId(sessionId));
-    const invalid = record ? explainEnded(record, this.clock.now()) : new SessionNotFoundError(sessionId);
+    const invalid = record
+      ? explainEnded(record, this.clock.now())
+      : new SessionNotFoundError(sessionId);
     if (!record || invalid) throw invalid;
     // A lease of half the idle timeout, renewed at half its length: if this process dies the
     // session outlives the work by at most 1.5 idle timeouts.
@@ -259,18 +286,21 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     const leaseId = await this.acquireLease(sessionId, ttlSeconds);
     if (!leaseId) throw new SessionNotFoundError(sessionId); // ended between the read and the lease
     const controller = new AbortController();
-    const renew = setInterval(() => {
-      const at = this.clock.now();
-      this.store.setLease(sessionId, leaseId, at + ttlSeconds * 1000, at).then(
-        (record) => {
-          if (!record && !controller.signal.aborted) {
-            controller.abort(new Error(`Session ${sessionId} ended while it was held`));
-            clearInterval(renew);
-          }
-        },
-        (err: unknown) => this.logger.warn({ err, sessionId }, 'lease renewal failed; retrying'),
-      );
-    }, (ttlSeconds * 1000) / 2);
+    const renew = setInterval(
+      () => {
+        const at = this.clock.now();
+        this.store.setLease(sessionId, leaseId, at + ttlSeconds * 1000, at).then(
+          (record) => {
+            if (!record && !controller.signal.aborted) {
+              controller.abort(new Error(`Session ${sessionId} ended while it was held`));
+              clearInterval(renew);
+            }
+          },
+          (err: unknown) => this.logger.warn({ err, sessionId }, 'lease renewal failed; retrying'),
+        );
+      },
+      (ttlSeconds * 1000) / 2,
+    );
     try {
       return await (typeof work === 'function' ? work(controller.signal) : work);
     } finally {
@@ -330,13 +360,18 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     const record = await this.store.get(parsed.id);
     if (!record) return this.#reject(new SessionNotFoundError(parsed.id));
     if (!secretMatches(parsed.secret, record.secretHash)) {
-      return this.#reject(new InvalidTokenError(`The token secret does not match session ${parsed.id}`, parsed.id));
+      return this.#reject(
+        new InvalidTokenError(`The token secret does not match session ${parsed.id}`, parsed.id),
+      );
     }
     const nowMs = this.clock.now();
     const ended = explainEnded(record, nowMs);
     if (ended) return this.#reject(ended);
     let fresh = false;
-    if (force || nowMs - record.lastActiveAtMs >= touchIntervalMs(this.options, record.idleTimeoutSeconds)) {
+    if (
+      force ||
+      nowMs - record.lastActiveAtMs >= touchIntervalMs(this.options, record.idleTimeoutSeconds)
+    ) {
       fresh = await this.store.touch(record.id, nowMs);
       if (fresh) {
         record.lastActiveAtMs = nowMs;
@@ -347,7 +382,10 @@ export class SessionEngine<Data extends SessionData = SessionData> {
   }
 
   #reject(error: SessionInvalidError): ValidationResult<Data> {
-    this.logger.info({ sessionId: error.sessionId, reason: error.reason }, 'session validation failed');
+    this.logger.info(
+      { sessionId: error.sessionId, reason: error.reason },
+      'session validation failed',
+    );
     return { ok: false, error };
   }
 
@@ -364,14 +402,19 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     }
     if (total.expired > 0) this.#kickEvents();
     if (total.expired + total.purged > 0) {
-      this.logger.info({ ...total, active: await this.store.countActive(this.clock.now()) }, 'sweep finished');
+      this.logger.info(
+        { ...total, active: await this.store.countActive(this.clock.now()) },
+        'sweep finished',
+      );
     }
     return total;
   }
 
   #kickEvents(): void {
     if (!this.options.background || this.#closed) return;
-    this.#events.drain().catch((err: unknown) => this.logger.warn({ err }, 'event delivery failed; will retry'));
+    this.#events
+      .drain()
+      .catch((err: unknown) => this.logger.warn({ err }, 'event delivery failed; will retry'));
   }
 
   #startBackground(): void {
@@ -393,7 +436,11 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 /** The specific reason a stored session no longer grants access at `nowMs`, or null if it does. */
 export function explainEnded(record: SessionRecord, nowMs: number): SessionInvalidError | null {
   if (record.status === 'revoked') {
-    return new SessionRevokedError(record.id, record.endReason ?? 'revoked', new Date(record.endedAtMs ?? nowMs));
+    return new SessionRevokedError(
+      record.id,
+      record.endReason ?? 'revoked',
+      new Date(record.endedAtMs ?? nowMs),
+    );
   }
   if (record.status === 'active' && record.expiresAtMs > nowMs) return null;
   const reason = record.status === 'expired' ? record.endReason : expiryReason(record);
@@ -415,14 +462,20 @@ export function explainEnded(record: SessionRecord, nowMs: number): SessionInval
 
 function checkId(id: unknown): string {
   if (typeof id !== 'string' || !isValidSessionId(id)) {
-    throw new ValidationError('sessionId', 'must be a session id (8 to 64 characters of A-Z, a-z, 0-9, _ and -)');
+    throw new ValidationError(
+      'sessionId',
+      'must be a session id (8 to 64 characters of A-Z, a-z, 0-9, _ and -)',
+    );
   }
   return id;
 }
 
 function checkReason(reason: unknown): string {
   if (typeof reason !== 'string' || reason.length === 0 || reason.length > MAX_REASON_LENGTH) {
-    throw new ValidationError('reason', `must be a non-empty string of at most ${MAX_REASON_LENGTH} characters`);
+    throw new ValidationError(
+      'reason',
+      `must be a non-empty string of at most ${MAX_REASON_LENGTH} characters`,
+    );
   }
   return reason;
 }

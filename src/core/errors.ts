@@ -80,7 +80,12 @@ export class SessionLimitReachedError extends SessionkeeperError {
 }
 
 /** Why a presented session token was not accepted. */
-export type InvalidReason = 'malformed' | 'not-found' | 'idle-expired' | 'lifetime-exceeded' | 'revoked';
+export type InvalidReason =
+  | 'malformed'
+  | 'not-found'
+  | 'idle-expired'
+  | 'lifetime-exceeded'
+  | 'revoked';
 
 /**
  * A session token that does not grant access. Returned (not thrown) by `validate()`; the

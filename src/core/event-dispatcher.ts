@@ -33,9 +33,9 @@ export class EventDispatcher<Data extends SessionData> {
   ) {}
 
   on(type: EventType, listener: EventListener<Data>): void {
-    let set = this.#listeners.get(type);
-    if (!set) this.#listeners.set(type, (set = new Set()));
+    const set = this.#listeners.get(type) ?? new Set();
     set.add(listener);
+    this.#listeners.set(type, set);
   }
 
   off(type: EventType, listener: EventListener<Data>): void {
@@ -64,7 +64,11 @@ export class EventDispatcher<Data extends SessionData> {
     do {
       this.#again = false;
       for (;;) {
-        const events = await this.store.claimEvents(this.clock.now(), BATCH_SIZE, this.settings.leaseMs);
+        const events = await this.store.claimEvents(
+          this.clock.now(),
+          BATCH_SIZE,
+          this.settings.leaseMs,
+        );
         if (events.length === 0) break;
         const done: string[] = [];
         for (const event of events) if (await this.#deliver(event)) done.push(event.id);
@@ -93,14 +97,25 @@ export class EventDispatcher<Data extends SessionData> {
       } catch (err) {
         failed = true;
         this.logger.error(
-          { err, eventId: event.id, type: event.type, sessionId: event.session.id, attempt: stored.attempts + 1 },
+          {
+            err,
+            eventId: event.id,
+            type: event.type,
+            sessionId: event.session.id,
+            attempt: stored.attempts + 1,
+          },
           'session event listener failed; the event will be delivered again',
         );
       }
     }
     if (failed && stored.attempts + 1 >= this.settings.maxAttempts) {
       this.logger.error(
-        { eventId: event.id, type: event.type, sessionId: event.session.id, attempts: stored.attempts + 1 },
+        {
+          eventId: event.id,
+          type: event.type,
+          sessionId: event.session.id,
+          attempts: stored.attempts + 1,
+        },
         'session event dropped after its listeners failed on every attempt',
       );
       return true;
@@ -110,14 +125,23 @@ export class EventDispatcher<Data extends SessionData> {
 
   #log(event: SessionEvent<Data>): void {
     const { session } = event;
-    const base = { event: event.type, eventId: event.id, sessionId: session.id, subject: session.subject };
+    const base = {
+      event: event.type,
+      eventId: event.id,
+      sessionId: session.id,
+      subject: session.subject,
+    };
     switch (event.type) {
       case 'created':
         this.logger.info(base, 'session created');
         break;
       case 'expired':
         this.logger.info(
-          { ...base, reason: event.reason, ageSeconds: Math.round((event.at.getTime() - session.createdAt.getTime()) / 1000) },
+          {
+            ...base,
+            reason: event.reason,
+            ageSeconds: Math.round((event.at.getTime() - session.createdAt.getTime()) / 1000),
+          },
           'session expired',
         );
         break;

@@ -1,8 +1,7 @@
-export { createManualClock, systemClock } from './clock.js';
 export type { Clock, ManualClock } from './clock.js';
-export { encodeCursor, decodeCursor } from './cursor.js';
+export { createManualClock, systemClock } from './clock.js';
 export type { ListPosition } from './cursor.js';
-export { createSessionEngine, explainEnded, SessionEngine } from './engine.js';
+export { decodeCursor, encodeCursor } from './cursor.js';
 export type {
   CreatedSession,
   CreateSessionInput,
@@ -12,6 +11,8 @@ export type {
   SweepSummary,
   ValidationResult,
 } from './engine.js';
+export { createSessionEngine, explainEnded, SessionEngine } from './engine.js';
+export type { InvalidReason, LimitScope } from './errors.js';
 export {
   formatDuration,
   InvalidTokenError,
@@ -27,14 +28,13 @@ export {
   StoreUnavailableError,
   ValidationError,
 } from './errors.js';
-export type { InvalidReason, LimitScope } from './errors.js';
 export type { EventListener } from './event-dispatcher.js';
 export { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from './expiry.js';
 export type { LimitOptions, SessionEngineOptions } from './options.js';
-export { toProblem } from './problem.js';
 export type { Problem, ProblemContext } from './problem.js';
-export { codeForSlug, errorCodes, problemRegistry } from './problems.js';
+export { toProblem } from './problem.js';
 export type { ErrorCode, ProblemAction, ProblemDefinition } from './problems.js';
+export { codeForSlug, errorCodes, problemRegistry } from './problems.js';
 export type {
   CreateLimits,
   CreateOutcome,
@@ -46,7 +46,12 @@ export type {
   StoredEvent,
   SweepResult,
 } from './store.js';
-export { generateSessionId, isValidSessionId, parseSessionToken, SESSION_TOKEN_PREFIX } from './token.js';
+export {
+  generateSessionId,
+  isValidSessionId,
+  parseSessionToken,
+  SESSION_TOKEN_PREFIX,
+} from './token.js';
 export type {
   EndReason,
   EventType,

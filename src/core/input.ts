@@ -8,12 +8,17 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /** The subject: a non-empty string of at most 256 characters without control characters. */
 export function checkSubject(value: unknown, field = 'subject'): string {
-  if (typeof value !== 'string') throw new ValidationError(field, `must be a string, got ${typeOf(value)}`);
+  if (typeof value !== 'string')
+    throw new ValidationError(field, `must be a string, got ${typeOf(value)}`);
   if (value.trim().length === 0) throw new ValidationError(field, 'must not be empty');
   if (value.length > MAX_SUBJECT_LENGTH) {
-    throw new ValidationError(field, `must be at most ${MAX_SUBJECT_LENGTH} characters, got ${value.length}`);
+    throw new ValidationError(
+      field,
+      `must be at most ${MAX_SUBJECT_LENGTH} characters, got ${value.length}`,
+    );
   }
-  if (CONTROL_CHARS.test(value)) throw new ValidationError(field, 'must not contain control characters');
+  if (CONTROL_CHARS.test(value))
+    throw new ValidationError(field, 'must not contain control characters');
   return value;
 }
 
@@ -24,21 +29,39 @@ export function checkSeconds(value: unknown, field: string): number {
   }
   if (value <= 0) throw new ValidationError(field, `must be greater than 0 seconds, got ${value}`);
   if (value > MAX_DURATION_SECONDS) {
-    throw new ValidationError(field, `must be at most ${MAX_DURATION_SECONDS} seconds (10 years), got ${value}`);
+    throw new ValidationError(
+      field,
+      `must be at most ${MAX_DURATION_SECONDS} seconds (10 years), got ${value}`,
+    );
   }
   return value;
 }
 
-export function checkPositiveInteger(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+export function checkPositiveInteger(
+  value: unknown,
+  field: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new ValidationError(field, `must be an integer from 1 to ${max}, got ${describeValue(value)}`);
+    throw new ValidationError(
+      field,
+      `must be an integer from 1 to ${max}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
 
-export function checkOneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new ValidationError(field, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${describeValue(value)}`);
+export function checkOneOf<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  field: string,
+): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
+    return value as T;
+  throw new ValidationError(
+    field,
+    `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${describeValue(value)}`,
+  );
 }
 
 /**
@@ -48,7 +71,8 @@ export function checkOneOf<T extends string>(value: unknown, allowed: readonly T
  */
 export function serializeData(value: unknown, maxBytes: number, field = 'data'): string {
   if (value === undefined) return '{}';
-  if (!isPlainObject(value)) throw new ValidationError(field, `must be a JSON object, got ${typeOf(value)}`);
+  if (!isPlainObject(value))
+    throw new ValidationError(field, `must be a JSON object, got ${typeOf(value)}`);
   checkJson(value, field, new Set());
   const json = JSON.stringify(value);
   const size = Buffer.byteLength(json);
@@ -66,18 +90,22 @@ function checkJson(value: unknown, path: string, seen: Set<object>): void {
     case 'boolean':
       return;
     case 'number':
-      if (!Number.isFinite(value)) throw new ValidationError(path, `is ${value}, which JSON cannot hold`);
+      if (!Number.isFinite(value))
+        throw new ValidationError(path, `is ${value}, which JSON cannot hold`);
       return;
     case 'object': {
       if (value === null) return;
       if (seen.has(value)) throw new ValidationError(path, 'is a circular reference');
       seen.add(value);
       if (Array.isArray(value)) {
-        value.forEach((item, i) => checkJson(item, `${path}[${i}]`, seen));
+        for (const [i, item] of value.entries()) checkJson(item, `${path}[${i}]`, seen);
       } else if (isPlainObject(value)) {
         for (const [key, item] of Object.entries(value)) checkJson(item, `${path}.${key}`, seen);
       } else {
-        throw new ValidationError(path, `is a ${typeOf(value)}, which JSON cannot hold faithfully; store a string or number`);
+        throw new ValidationError(
+          path,
+          `is a ${typeOf(value)}, which JSON cannot hold faithfully; store a string or number`,
+        );
       }
       seen.delete(value);
       return;
@@ -96,10 +124,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 function typeOf(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return value.constructor?.name ? `${value.constructor.name}` : 'object';
+  if (typeof value === 'object')
+    return value.constructor?.name ? `${value.constructor.name}` : 'object';
   return typeof value;
 }
 
 function describeValue(value: unknown): string {
-  return typeof value === 'string' ? `"${value.slice(0, 40)}"` : typeof value === 'number' ? String(value) : typeOf(value);
+  return typeof value === 'string'
+    ? `"${value.slice(0, 40)}"`
+    : typeof value === 'number'
+      ? String(value)
+      : typeOf(value);
 }

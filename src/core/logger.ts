@@ -8,6 +8,9 @@ export function createDefaultLogger(): Logger {
   return pino({
     name: 'sessionkeeper',
     level: process.env.SESSIONKEEPER_LOG_LEVEL ?? 'info',
-    redact: { paths: ['token', '*.token', 'refreshToken', '*.refreshToken', 'secret', '*.secret'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', '*.token', 'refreshToken', '*.refreshToken', 'secret', '*.secret'],
+      censor: '[redacted]',
+    },
   });
 }

@@ -83,19 +83,36 @@ export function resolveOptions(options: SessionEngineOptions): ResolvedOptions {
     touchIntervalSeconds: checkSeconds(options.touchIntervalSeconds ?? 60, 'touchIntervalSeconds'),
     maxDataBytes: checkPositiveInteger(options.maxDataBytes ?? 16384, 'maxDataBytes', 1024 * 1024),
     limits,
-    tombstoneRetentionSeconds: checkSeconds(options.tombstoneRetentionSeconds ?? 86400, 'tombstoneRetentionSeconds'),
+    tombstoneRetentionSeconds: checkSeconds(
+      options.tombstoneRetentionSeconds ?? 86400,
+      'tombstoneRetentionSeconds',
+    ),
     sweepIntervalSeconds: checkSeconds(options.sweepIntervalSeconds ?? 30, 'sweepIntervalSeconds'),
     sweepBatchSize: checkPositiveInteger(options.sweepBatchSize ?? 500, 'sweepBatchSize', 100_000),
-    eventPollIntervalSeconds: checkSeconds(options.eventPollIntervalSeconds ?? 1, 'eventPollIntervalSeconds'),
+    eventPollIntervalSeconds: checkSeconds(
+      options.eventPollIntervalSeconds ?? 1,
+      'eventPollIntervalSeconds',
+    ),
     eventLeaseSeconds: checkSeconds(options.eventLeaseSeconds ?? 30, 'eventLeaseSeconds'),
-    maxEventAttempts: checkPositiveInteger(options.maxEventAttempts ?? 10, 'maxEventAttempts', 1000),
+    maxEventAttempts: checkPositiveInteger(
+      options.maxEventAttempts ?? 10,
+      'maxEventAttempts',
+      1000,
+    ),
     background: options.background ?? true,
   };
 }
 
-export function checkIdleWithinAbsolute(idle: number, absolute: number, field = 'absoluteTimeoutSeconds'): void {
+export function checkIdleWithinAbsolute(
+  idle: number,
+  absolute: number,
+  field = 'absoluteTimeoutSeconds',
+): void {
   if (absolute < idle) {
-    throw new ValidationError(field, `(${absolute}) must not be shorter than the idle timeout (${idle})`);
+    throw new ValidationError(
+      field,
+      `(${absolute}) must not be shorter than the idle timeout (${idle})`,
+    );
   }
 }
 

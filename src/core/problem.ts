@@ -1,4 +1,4 @@
-import { SessionkeeperError, ValidationError } from './errors.js';
+import { type SessionkeeperError, ValidationError } from './errors.js';
 import { type ProblemAction, problemRegistry } from './problems.js';
 
 /** An RFC 9457 problem details body, with sessionkeeper's extension members. */

@@ -25,7 +25,8 @@ export const problemRegistry = {
     title: 'Session expired',
     action: 'reauthenticate',
     meaning: 'The session saw no activity for its whole idle timeout and has ended.',
-    remedy: 'Sign in again. To prevent it, keep the session alive while the user works (renew, leases).',
+    remedy:
+      'Sign in again. To prevent it, keep the session alive while the user works (renew, leases).',
   },
   SESSION_LIFETIME_EXCEEDED: {
     slug: 'session-lifetime-exceeded',
@@ -82,7 +83,8 @@ export const problemRegistry = {
     title: 'Unauthorized',
     action: 'fix-request',
     meaning: 'The request carries no credentials, or credentials this endpoint does not accept.',
-    remedy: 'Send the API key (backend calls) or the session token (session calls) as a Bearer token.',
+    remedy:
+      'Send the API key (backend calls) or the session token (session calls) as a Bearer token.',
   },
   VALIDATION_FAILED: {
     slug: 'validation-failed',
@@ -121,7 +123,8 @@ export const problemRegistry = {
     status: 409,
     title: 'Session limit reached',
     action: 'fix-request',
-    meaning: 'The subject (or the whole service) already holds the maximum number of sessions and the policy is to refuse new ones.',
+    meaning:
+      'The subject (or the whole service) already holds the maximum number of sessions and the policy is to refuse new ones.',
     remedy: 'End one of the existing sessions (log out elsewhere) and try again.',
   },
   STORE_UNAVAILABLE: {
@@ -129,7 +132,8 @@ export const problemRegistry = {
     status: 503,
     title: 'Session store unavailable',
     action: 'retry',
-    meaning: 'The session store (SQLite file or Redis) cannot be reached right now; no session was lost.',
+    meaning:
+      'The session store (SQLite file or Redis) cannot be reached right now; no session was lost.',
     remedy: 'Retry after Retry-After seconds. Do not log the user out.',
   },
 } as const satisfies Record<string, ProblemDefinition>;

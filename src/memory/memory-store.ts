@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { decodeCursor, encodeCursor } from '../core/cursor.js';
+import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
 import type {
   CreateLimits,
@@ -10,8 +12,6 @@ import type {
   SweepResult,
 } from '../core/store.js';
 import type { EventType } from '../core/types.js';
-import { decodeCursor, encodeCursor } from '../core/cursor.js';
-import { StoreUnavailableError } from '../core/errors.js';
 
 interface OutboxEntry {
   event: StoredEvent;
@@ -48,7 +48,9 @@ export class MemoryStore implements SessionStore {
     }
     for (const { limit, subject } of scopes) {
       if (!limit) continue;
-      const active = this.#active(nowMs, subject).sort((a, b) => a.lastActiveAtMs - b.lastActiveAtMs);
+      const active = this.#active(nowMs, subject).sort(
+        (a, b) => a.lastActiveAtMs - b.lastActiveAtMs,
+      );
       for (const victim of active.slice(0, Math.max(0, active.length - limit.max + 1))) {
         this.#end(victim, 'revoked', 'evicted', nowMs, 'evicted');
         evictedIds.push(victim.id);

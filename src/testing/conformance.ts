@@ -61,13 +61,21 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
     describe('create and validate', () => {
       it('creates a session whose prefixed token validates and carries the data', async () => {
         const { engine } = await setup();
-        const { session, token } = await engine.create({ subject: 'user-1', data: { cart: [1, 2], name: 'Ada' } });
+        const { session, token } = await engine.create({
+          subject: 'user-1',
+          data: { cart: [1, 2], name: 'Ada' },
+        });
         expect(token).toMatch(/^sks_[A-Za-z0-9_-]{8,64}\.[A-Za-z0-9_-]{43}$/);
         expect(token).toContain(session.id);
         const result = await engine.validate(token);
         expect(result.ok).toBe(true);
         if (!result.ok) return;
-        expect(result.session).toMatchObject({ id: session.id, subject: 'user-1', status: 'active', data: { cart: [1, 2], name: 'Ada' } });
+        expect(result.session).toMatchObject({
+          id: session.id,
+          subject: 'user-1',
+          status: 'active',
+          data: { cart: [1, 2], name: 'Ada' },
+        });
         expect(result.timing.idleRemainingSeconds).toBe(60);
         expect(result.timing.absoluteRemainingSeconds).toBe(3600);
       });
@@ -101,7 +109,10 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
           [{ subject: 'u', data: { big: 'x'.repeat(2000) } }, 'data'],
           [{ subject: 'u', idleTimeoutSeconds: 0 }, 'idleTimeoutSeconds'],
           [{ subject: 'u', idleTimeoutSeconds: -5 }, 'idleTimeoutSeconds'],
-          [{ subject: 'u', idleTimeoutSeconds: 600, absoluteTimeoutSeconds: 300 }, 'absoluteTimeoutSeconds'],
+          [
+            { subject: 'u', idleTimeoutSeconds: 600, absoluteTimeoutSeconds: 300 },
+            'absoluteTimeoutSeconds',
+          ],
         ];
         for (const [input, field] of bad) {
           const error = await engine.create(input as never).catch((e: unknown) => e);
@@ -127,7 +138,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         if (result.ok) return;
         expect(result.error.slug).toBe('session-expired');
         expect(result.error.reason).toBe('idle-expired');
-        expect(result.error.detail).toBe(`Session expired after 1 minute of inactivity; last activity at ${lastActivity}Z`);
+        expect(result.error.detail).toBe(
+          `Session expired after 1 minute of inactivity; last activity at ${lastActivity}Z`,
+        );
       });
 
       it('ends a session at its absolute lifetime whatever its activity', async () => {
@@ -145,7 +158,11 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
 
       it('applies per-session timeouts over the engine defaults', async () => {
         const { engine, clock } = await setup();
-        const { token } = await engine.create({ subject: 'u', idleTimeoutSeconds: 10, absoluteTimeoutSeconds: 20 });
+        const { token } = await engine.create({
+          subject: 'u',
+          idleTimeoutSeconds: 10,
+          absoluteTimeoutSeconds: 20,
+        });
         clock.advance(9);
         expect((await engine.validate(token)).ok).toBe(true);
         clock.advance(10);
@@ -160,7 +177,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         clock.advance(2);
         const quiet = await engine.validate(token);
         expect(quiet.ok && quiet.fresh).toBe(false);
-        expect((await engine.get(session.id))?.session.lastActiveAt.getTime()).toBe(session.createdAt.getTime());
+        expect((await engine.get(session.id))?.session.lastActiveAt.getTime()).toBe(
+          session.createdAt.getTime(),
+        );
         clock.advance(4);
         const touched = await engine.validate(token);
         expect(touched.ok && touched.fresh).toBe(true);
@@ -203,7 +222,11 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { session } = await engine.create({ subject: 'u' });
         clock.advance(30);
         const info = await engine.get(session.id);
-        expect(info?.timing).toEqual({ idleRemainingSeconds: 30, absoluteRemainingSeconds: 3570, ageSeconds: 30 });
+        expect(info?.timing).toEqual({
+          idleRemainingSeconds: 30,
+          absoluteRemainingSeconds: 3570,
+          ageSeconds: 30,
+        });
         expect(info?.session.lastActiveAt.getTime()).toBe(session.createdAt.getTime());
         expect(await engine.get('unknownsessionid')).toBeNull();
       });
@@ -227,7 +250,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
           cursor = page.nextCursor;
         } while (cursor);
         expect(seen).toEqual(ids);
-        await expect(engine.list('lister', { cursor: 'garbage!' })).rejects.toBeInstanceOf(ValidationError);
+        await expect(engine.list('lister', { cursor: 'garbage!' })).rejects.toBeInstanceOf(
+          ValidationError,
+        );
       });
 
       it('counts only active sessions', async () => {
@@ -277,7 +302,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect((await engine.validate(first.token)).ok).toBe(true);
         expect((await engine.validate(third.token)).ok).toBe(true);
         await engine.deliverEvents();
-        expect(events.filter((e) => e.type === 'evicted').map((e) => e.session.id)).toEqual([second.session.id]);
+        expect(events.filter((e) => e.type === 'evicted').map((e) => e.session.id)).toEqual([
+          second.session.id,
+        ]);
       });
 
       it('refuses a new session at a refuse cap and changes nothing', async () => {
@@ -294,16 +321,21 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       it('applies a global cap across subjects', async () => {
         const { engine } = await setup({ limits: { global: { max: 3 } } });
         const tokens = [];
-        for (const subject of ['a', 'b', 'c', 'd']) tokens.push((await engine.create({ subject })).token);
+        for (const subject of ['a', 'b', 'c', 'd'])
+          tokens.push((await engine.create({ subject })).token);
         expect((await engine.stats()).active).toBe(3);
         expect((await engine.validate(tokens[0] as string)).ok).toBe(false);
         const refusing = await setup({ limits: { global: { max: 1, policy: 'refuse' } } });
         await refusing.engine.create({ subject: 'a' });
-        await expect(refusing.engine.create({ subject: 'b' })).rejects.toBeInstanceOf(SessionLimitReachedError);
+        await expect(refusing.engine.create({ subject: 'b' })).rejects.toBeInstanceOf(
+          SessionLimitReachedError,
+        );
       });
 
       it('does not count ended sessions against a cap', async () => {
-        const { engine, clock } = await setup({ limits: { perSubject: { max: 1, policy: 'refuse' } } });
+        const { engine, clock } = await setup({
+          limits: { perSubject: { max: 1, policy: 'refuse' } },
+        });
         await engine.create({ subject: 'u', idleTimeoutSeconds: 5 });
         clock.advance(5);
         await engine.create({ subject: 'u' });
@@ -339,8 +371,13 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
 
     describe('sweeper and events', () => {
       it('marks expired sessions, emits one expired event each, and keeps them readable until purged', async () => {
-        const { engine, clock, events } = await setup({ sweepBatchSize: 7, tombstoneRetentionSeconds: 600 });
-        const idle = await Promise.all(Array.from({ length: 20 }, () => engine.create({ subject: 'u', data: { file: 'x' } })));
+        const { engine, clock, events } = await setup({
+          sweepBatchSize: 7,
+          tombstoneRetentionSeconds: 600,
+        });
+        const idle = await Promise.all(
+          Array.from({ length: 20 }, () => engine.create({ subject: 'u', data: { file: 'x' } })),
+        );
         const lifetime = await engine.create({ subject: 'v', absoluteTimeoutSeconds: 60 });
         const alive = await engine.create({ subject: 'w', idleTimeoutSeconds: 600 });
         clock.advance(61);
@@ -364,7 +401,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
 
       it('gives each expired session to exactly one of several concurrent sweeps', async () => {
         const { engine, clock, events } = await setup({ sweepBatchSize: 10 });
-        await Promise.all(Array.from({ length: 60 }, (_, i) => engine.create({ subject: `s${i % 7}` })));
+        await Promise.all(
+          Array.from({ length: 60 }, (_, i) => engine.create({ subject: `s${i % 7}` })),
+        );
         clock.advance(61);
         const nowMs = clock.now();
         const results = await Promise.all([1, 2, 3, 4].map(() => engine.store.sweep(nowMs, 10, 0)));
@@ -389,7 +428,10 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.revoke(session.id, 'logout');
         await engine.deliverEvents();
         expect(events.map((e) => e.type)).toEqual(['created', 'revoked']);
-        expect(events[1]).toMatchObject({ reason: 'logout', session: { id: session.id, status: 'revoked', data: { upload: '/tmp/a' } } });
+        expect(events[1]).toMatchObject({
+          reason: 'logout',
+          session: { id: session.id, status: 'revoked', data: { upload: '/tmp/a' } },
+        });
         expect(await engine.deliverEvents()).toBe(0); // held by the failed attempt's lease
         clock.advance(31);
         expect(await engine.deliverEvents()).toBe(1);
@@ -401,9 +443,13 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
 
       it('hands each event to exactly one of several concurrent claimers', async () => {
         const { engine, clock } = await setup();
-        await Promise.all(Array.from({ length: 30 }, (_, i) => engine.create({ subject: `s${i}` })));
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => engine.create({ subject: `s${i}` })),
+        );
         const nowMs = clock.now();
-        const batches = await Promise.all([1, 2, 3].map(() => engine.store.claimEvents(nowMs, 20, 30_000)));
+        const batches = await Promise.all(
+          [1, 2, 3].map(() => engine.store.claimEvents(nowMs, 20, 30_000)),
+        );
         const ids = batches.flat().map((e) => e.id);
         expect(ids).toHaveLength(30);
         expect(new Set(ids).size).toBe(30);
@@ -416,9 +462,12 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await Promise.all(Array.from({ length: 50 }, () => engine.create({ subject: 'busy' })));
         expect((await engine.list('busy')).sessions).toHaveLength(5);
         const refusing = await setup({ limits: { perSubject: { max: 5, policy: 'refuse' } } });
-        const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => refusing.engine.create({ subject: 'busy' })));
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 50 }, () => refusing.engine.create({ subject: 'busy' })),
+        );
         expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(5);
-        for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(SessionLimitReachedError);
+        for (const o of outcomes)
+          if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(SessionLimitReachedError);
       });
 
       it('answers parallel validations of one session consistently', async () => {

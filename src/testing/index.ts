@@ -1,2 +1,2 @@
-export { describeStoreConformance } from './conformance.js';
 export type { StoreFactory } from './conformance.js';
+export { describeStoreConformance } from './conformance.js';

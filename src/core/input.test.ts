@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { PayloadTooLargeError, ValidationError } from './errors.js';
+import { checkSeconds, checkSubject, serializeData } from './input.js';
+
+function fieldOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ValidationError || error instanceof PayloadTooLargeError)
+      return error.field;
+    throw error;
+  }
+  return undefined;
+}
+
+describe('argument checks', () => {
+  it('accept JSON objects and return their JSON text', () => {
+    expect(serializeData(undefined, 100)).toBe('{}');
+    expect(serializeData({ a: [1, 'x', null, true, { b: 2.5 }] }, 100)).toBe(
+      '{"a":[1,"x",null,true,{"b":2.5}]}',
+    );
+    expect(serializeData(Object.assign(Object.create(null), { a: 1 }), 100)).toBe('{"a":1}');
+  });
+
+  it('name the path of what JSON cannot hold', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(fieldOf(() => serializeData({ a: { b: [1, undefined] } }, 100))).toBe('data.a.b[1]');
+    expect(fieldOf(() => serializeData({ n: Number.POSITIVE_INFINITY }, 100))).toBe('data.n');
+    expect(fieldOf(() => serializeData({ big: 10n }, 100))).toBe('data.big');
+    expect(fieldOf(() => serializeData({ m: new Map() }, 100))).toBe('data.m');
+    expect(fieldOf(() => serializeData(cyclic, 100))).toBe('data.self');
+    expect(fieldOf(() => serializeData([1], 100))).toBe('data');
+    expect(fieldOf(() => serializeData(null, 100))).toBe('data');
+  });
+
+  it('measure the size limit in UTF-8 bytes', () => {
+    expect(() => serializeData({ s: 'é'.repeat(10) }, 28)).not.toThrow();
+    expect(() => serializeData({ s: 'é'.repeat(10) }, 27)).toThrow(PayloadTooLargeError);
+  });
+
+  it('refuse empty, overlong and control-character subjects', () => {
+    expect(checkSubject('user@example.com')).toBe('user@example.com');
+    for (const bad of ['', '   ', 'a'.repeat(257), 'a\nb', 5, null])
+      expect(fieldOf(() => checkSubject(bad))).toBe('subject');
+  });
+
+  it('refuse durations that are not positive finite numbers of seconds', () => {
+    expect(checkSeconds(0.5, 'x')).toBe(0.5);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '30', 1e12]) {
+      expect(fieldOf(() => checkSeconds(bad, 'idleTimeoutSeconds'))).toBe('idleTimeoutSeconds');
+    }
+  });
+});

@@ -1,0 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSqliteStore } from '../../src/sqlite/index.js';
+import { describeStoreConformance } from '../../src/testing/index.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'sk-conformance-'));
+let n = 0;
+
+describeStoreConformance('sqlite', {
+  create: async () => createSqliteStore({ path: join(dir, `store-${++n}.db`) }),
+  cleanup: () => rm(dir, { recursive: true, force: true }),
+});

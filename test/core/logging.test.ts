@@ -1,0 +1,66 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createManualClock } from '../../src/core/clock.js';
+import { createSessionEngine } from '../../src/core/engine.js';
+import { createMemoryStore } from '../../src/memory/index.js';
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      raw.push(String(chunk));
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines, raw };
+}
+
+describe('logs', () => {
+  it('record the lifecycle and failures with reasons, and never a token or secret', async () => {
+    const { logger, lines, raw } = capture();
+    const clock = createManualClock();
+    const engine = await createSessionEngine({
+      store: createMemoryStore(),
+      clock,
+      logger,
+      background: false,
+      idleTimeoutSeconds: 60,
+    });
+    const { token, session } = await engine.create({ subject: 'ada' });
+    await engine.validate(token);
+    await engine.validate(`${token.slice(0, -3)}AAA`);
+    clock.advance(61);
+    await engine.validate(token);
+    await engine.sweep();
+    await engine.deliverEvents();
+    await engine.close();
+
+    const messages = lines.map((l) => l.msg);
+    expect(messages).toContain(
+      'sessions are kept in process memory and are LOST on restart; use SQLite or Redis outside tests',
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'session created', sessionId: session.id, subject: 'ada' }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'session validation failed', reason: 'malformed' }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'session validation failed', reason: 'idle-expired' }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'session expired', reason: 'idle', ageSeconds: 60 }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'sweep finished', expired: 1, active: 0 }),
+    );
+    const secret = token.split('.')[1] as string;
+    for (const line of raw) {
+      expect(line).not.toContain(secret);
+      expect(line).not.toContain('sks_');
+    }
+  });
+});
