@@ -1,0 +1,14 @@
+export type { SqliteStoreOptions } from './open-database.js';
+export { SqliteStore } from './sqlite-store.js';
+
+import type { SqliteStoreOptions } from './open-database.js';
+import { SqliteStore } from './sqlite-store.js';
+
+/**
+ * Opens (creating and migrating if needed) the SQLite file at `options.path`. Synchronous; throws
+ * `StoreUnavailableError` naming the path when the file cannot be opened or is from a newer
+ * sessionkeeper, and `ValidationError` for a bad option (`:memory:` included).
+ */
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  return new SqliteStore(options);
+}

@@ -1,0 +1,79 @@
+import type { SessionRecord, SessionSnapshot, StoredEvent } from '../core/store.js';
+import type { EventType, SessionStatus } from '../core/types.js';
+
+/**
+ * The `sessions` columns aliased to `SessionRecord` names, so a row needs only `leases` parsed.
+ * Every statement that hands a record back selects exactly these.
+ */
+export const SESSION_COLUMNS = `id, subject, secret_hash AS secretHash, data AS dataJson,
+  created_at AS createdAtMs, last_active_at AS lastActiveAtMs,
+  idle_timeout_seconds AS idleTimeoutSeconds, absolute_expires_at AS absoluteExpiresAtMs,
+  leases, expires_at AS expiresAtMs, status, end_reason AS endReason, ended_at AS endedAtMs`;
+
+export interface SessionRow {
+  id: string;
+  subject: string;
+  secretHash: string;
+  dataJson: string;
+  createdAtMs: number;
+  lastActiveAtMs: number;
+  idleTimeoutSeconds: number;
+  absoluteExpiresAtMs: number;
+  /** JSON text, NULL when there are none (the common case, so most reads parse nothing). */
+  leases: string | null;
+  expiresAtMs: number;
+  status: SessionStatus;
+  endReason: string | null;
+  endedAtMs: number | null;
+}
+
+export function toRecord(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    subject: row.subject,
+    secretHash: row.secretHash,
+    dataJson: row.dataJson,
+    createdAtMs: row.createdAtMs,
+    lastActiveAtMs: row.lastActiveAtMs,
+    idleTimeoutSeconds: row.idleTimeoutSeconds,
+    absoluteExpiresAtMs: row.absoluteExpiresAtMs,
+    leases: row.leases === null ? {} : (JSON.parse(row.leases) as Record<string, number>),
+    expiresAtMs: row.expiresAtMs,
+    status: row.status,
+    endReason: row.endReason,
+    endedAtMs: row.endedAtMs,
+  };
+}
+
+export function leasesJson(leases: Record<string, number>): string | null {
+  for (const _ in leases) return JSON.stringify(leases);
+  return null;
+}
+
+/** The event's copy of the session: everything but the secret hash. */
+export function snapshotJson(record: SessionRecord): string {
+  const { secretHash: _secretHash, ...snapshot } = record;
+  return JSON.stringify(snapshot satisfies SessionSnapshot);
+}
+
+export interface EventRow {
+  seq: number;
+  id: string;
+  type: EventType;
+  atMs: number;
+  reason: string | null;
+  session: string;
+  attempts: number;
+  claimedAtMs: number | null;
+}
+
+export function toStoredEvent(row: EventRow, attempts: number): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    atMs: row.atMs,
+    reason: row.reason,
+    session: JSON.parse(row.session) as SessionSnapshot,
+    attempts,
+  };
+}

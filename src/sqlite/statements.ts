@@ -1,0 +1,145 @@
+import type Database from 'better-sqlite3';
+import type { EventType, SessionStatus } from '../core/types.js';
+import { type EventRow, SESSION_COLUMNS, type SessionRow } from './session-rows.js';
+
+// `status = 'active'` is written literally (never bound) so the planner can use the partial indexes.
+const ACTIVE = `status = 'active' AND expires_at > ?`;
+
+type Query<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+/** Every statement the store runs (parameters in order), prepared once when the store opens. */
+export interface Statements {
+  ping: Query<[], number>;
+  getById: Query<[id: string], SessionRow>;
+  insert: Query<
+    [
+      id: string,
+      subject: string,
+      secretHash: string,
+      dataJson: string,
+      createdAtMs: number,
+      lastActiveAtMs: number,
+      idleTimeoutSeconds: number,
+      absoluteExpiresAtMs: number,
+      leases: string | null,
+      expiresAtMs: number,
+      status: SessionStatus,
+      endReason: string | null,
+      endedAtMs: number | null,
+    ]
+  >;
+  countActive: Query<[nowMs: number], number>;
+  countSubject: Query<[subject: string, nowMs: number], number>;
+  leastRecentInSubject: Query<[subject: string, nowMs: number, limit: number], SessionRow>;
+  leastRecent: Query<[nowMs: number, limit: number], SessionRow>;
+  activeOfSubject: Query<[subject: string, nowMs: number], SessionRow>;
+  listFirst: Query<[subject: string, nowMs: number, limit: number], SessionRow>;
+  listAfter: Query<
+    [subject: string, nowMs: number, createdAtMs: number, id: string, limit: number],
+    SessionRow
+  >;
+  end: Query<[status: SessionStatus, endReason: string, endedAtMs: number, id: string]>;
+  touch: Query<[lastActiveAtMs: number, expiresAtMs: number, id: string]>;
+  setLeases: Query<
+    [lastActiveAtMs: number, leases: string | null, expiresAtMs: number, id: string]
+  >;
+  setData: Query<[dataJson: string, id: string, nowMs: number], SessionRow>;
+  revoke: Query<[reason: string, endedAtMs: number, id: string, nowMs: number], SessionRow>;
+  dueForExpiry: Query<[nowMs: number, limit: number], SessionRow & { seq: number }>;
+  anyDueForExpiry: Query<[nowMs: number], number>;
+  purge: Query<[beforeMs: number, limit: number]>;
+  anyPurgeable: Query<[beforeMs: number], number>;
+  appendEvent: Query<
+    [id: string, type: EventType, atMs: number, reason: string | null, session: string]
+  >;
+  claimable: Query<[limit: number, cutoffMs: number, limit: number, limit: number], EventRow>;
+  markClaimed: Query<[claimedAtMs: number, attempts: number, seq: number]>;
+  ack: Query<[idsJson: string]>;
+}
+
+export function prepareStatements(db: Database.Database): Statements {
+  return {
+    ping: db.prepare<[], number>('SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)').pluck(),
+    getById: db.prepare(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`),
+    insert: db.prepare(
+      `INSERT INTO sessions (id, subject, secret_hash, data, created_at, last_active_at,
+         idle_timeout_seconds, absolute_expires_at, leases, expires_at, status, end_reason, ended_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    countActive: db
+      .prepare<[nowMs: number], number>(`SELECT count(*) FROM sessions WHERE ${ACTIVE}`)
+      .pluck(),
+    countSubject: db
+      .prepare<[subject: string, nowMs: number], number>(
+        `SELECT count(*) FROM sessions WHERE subject = ? AND ${ACTIVE}`,
+      )
+      .pluck(),
+    leastRecentInSubject: db.prepare(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE subject = ? AND ${ACTIVE}
+       ORDER BY last_active_at, seq LIMIT ?`,
+    ),
+    // No index on last_active_at: it would cost every touch; this scan runs only at a global cap.
+    leastRecent: db.prepare(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE ${ACTIVE} ORDER BY last_active_at, seq LIMIT ?`,
+    ),
+    activeOfSubject: db.prepare(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE subject = ? AND ${ACTIVE} ORDER BY seq`,
+    ),
+    listFirst: db.prepare(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE subject = ? AND ${ACTIVE}
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ),
+    listAfter: db.prepare(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE subject = ? AND ${ACTIVE}
+         AND (created_at, id) < (?, ?)
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ),
+    end: db.prepare('UPDATE sessions SET status = ?, end_reason = ?, ended_at = ? WHERE id = ?'),
+    touch: db.prepare('UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE id = ?'),
+    setLeases: db.prepare(
+      'UPDATE sessions SET last_active_at = ?, leases = ?, expires_at = ? WHERE id = ?',
+    ),
+    setData: db.prepare(
+      `UPDATE sessions SET data = ? WHERE id = ? AND ${ACTIVE} RETURNING ${SESSION_COLUMNS}`,
+    ),
+    revoke: db.prepare(
+      `UPDATE sessions SET status = 'revoked', end_reason = ?, ended_at = ?
+       WHERE id = ? AND ${ACTIVE} RETURNING ${SESSION_COLUMNS}`,
+    ),
+    dueForExpiry: db.prepare(
+      `SELECT seq, ${SESSION_COLUMNS} FROM sessions WHERE status = 'active' AND expires_at <= ?
+       ORDER BY expires_at LIMIT ?`,
+    ),
+    anyDueForExpiry: db
+      .prepare<[nowMs: number], number>(
+        `SELECT 1 FROM sessions WHERE status = 'active' AND expires_at <= ? LIMIT 1`,
+      )
+      .pluck(),
+    purge: db.prepare(
+      `DELETE FROM sessions WHERE seq IN (SELECT seq FROM sessions
+         WHERE status <> 'active' AND ended_at <= ? ORDER BY ended_at LIMIT ?)`,
+    ),
+    anyPurgeable: db
+      .prepare<[beforeMs: number], number>(
+        `SELECT 1 FROM sessions WHERE status <> 'active' AND ended_at <= ? LIMIT 1`,
+      )
+      .pluck(),
+    appendEvent: db.prepare(
+      'INSERT INTO events (id, type, at, reason, session) VALUES (?, ?, ?, ?, ?)',
+    ),
+    // Never-claimed events (index order) merged with expired claims, oldest first. INDEXED BY: left
+    // to itself the planner scans the whole outbox in seq order looking for the rare expired claim.
+    claimable: db.prepare(
+      `SELECT * FROM (
+         SELECT * FROM (SELECT seq, id, type, at AS atMs, reason, session, attempts,
+             claimed_at AS claimedAtMs FROM events WHERE claimed_at IS NULL ORDER BY seq LIMIT ?)
+         UNION ALL
+         SELECT * FROM (SELECT seq, id, type, at AS atMs, reason, session, attempts,
+             claimed_at AS claimedAtMs FROM events INDEXED BY events_by_claim
+             WHERE claimed_at <= ? ORDER BY seq LIMIT ?)
+       ) ORDER BY seq LIMIT ?`,
+    ),
+    markClaimed: db.prepare('UPDATE events SET claimed_at = ?, attempts = ? WHERE seq = ?'),
+    ack: db.prepare('DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))'),
+  };
+}
