@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/core/errors.js';
+import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
+import { newRecord, T0 } from './records.js';
+import { redisBinariesAvailable } from './redis-env.js';
+import { type RedisServerProcess, sparePort, startRedisServer, waitFor } from './redis-server.js';
+
+/** Runs `call` and returns what it rejected with and how long that took. */
+async function failure(call: () => Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const started = performance.now();
+  const error = await call().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  return { error, ms: performance.now() - started };
+}
+
+describe.skipIf(!redisBinariesAvailable)('Redis outage', () => {
+  let dir: string;
+  let server: RedisServerProcess;
+  const stores: RedisStore[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sessionkeeper-outage-'));
+    server = await startRedisServer({ dir });
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    await server?.stop(true);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('rejects every call quickly with StoreUnavailableError while Redis is down, queues nothing, and works again once it is back', async () => {
+    const store = await createRedisStore({ url: server.url });
+    stores.push(store);
+    const before = newRecord(store, 'alice', T0);
+    await store.create(before, {}, T0);
+    expect((await store.get(before.id))?.status).toBe('active');
+
+    await server.stop(true);
+    const during = newRecord(store, 'alice', T0);
+    const calls: [string, () => Promise<unknown>][] = [
+      ['ping', () => store.ping()],
+      ['get', () => store.get(before.id)],
+      ['touch', () => store.touch(before.id, T0 + 1000)],
+      ['create', () => store.create(during, { perSubject: { max: 3, policy: 'evict' } }, T0)],
+      ['setData', () => store.setData(before.id, '{}', T0)],
+      ['setLease', () => store.setLease(before.id, 'l1', T0 + 5000, T0)],
+      ['revoke', () => store.revoke(before.id, 'logout', T0)],
+      ['revokeSubject', () => store.revokeSubject('alice', 'admin', T0)],
+      ['list', () => store.list('alice', { limit: 10, cursor: null }, T0)],
+      ['countActive', () => store.countActive(T0)],
+      ['sweep', () => store.sweep(T0, 100, T0)],
+      ['claimEvents', () => store.claimEvents(T0, 10, 30_000)],
+      ['ackEvents', () => store.ackEvents(['000-x-1'])],
+    ];
+    for (const [name, call] of calls) {
+      const { error, ms } = await failure(call);
+      expect(error, name).toBeInstanceOf(StoreUnavailableError);
+      expect((error as StoreUnavailableError).message, name).toContain(server.url);
+      expect(ms, name).toBeLessThan(1500);
+    }
+
+    server = await startRedisServer({ dir, port: server.port });
+    // The same store reconnects by itself; its scripts are reloaded on NOSCRIPT.
+    await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
+    const after = newRecord(store, 'alice', T0);
+    expect(await store.create(after, {}, T0)).toEqual({ ok: true, evictedIds: [] });
+    expect((await store.get(after.id))?.status).toBe('active');
+    // Nothing issued during the outage was queued and replayed later.
+    expect(await store.get(during.id)).toBeNull();
+    expect(await store.touch(before.id, T0 + 1000)).toBe(false);
+  });
+
+  it('fails calls in flight when the server dies, within the bounds', async () => {
+    const store = await createRedisStore({ url: server.url, keyPrefix: 'inflight:' });
+    stores.push(store);
+    const records = Array.from({ length: 50 }, () => newRecord(store, 'bob', T0));
+    const started = performance.now();
+    const calls = records.map((record) => store.create(record, {}, T0));
+    await server.stop(true);
+    const outcomes = await Promise.allSettled(calls);
+    expect(performance.now() - started).toBeLessThan(3000);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected')
+        expect(outcome.reason).toBeInstanceOf(StoreUnavailableError);
+    }
+    server = await startRedisServer({ dir, port: server.port });
+    await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
+  });
+
+  it('bounds a call to a server that hangs by the command timeout', async () => {
+    const store = await createRedisStore({ url: server.url, commandTimeoutSeconds: 0.5 });
+    stores.push(store);
+    server.signal('SIGSTOP');
+    try {
+      const { error, ms } = await failure(() => store.get('000AAAAAAAAAAAAAAAAAAAAAA'));
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(ms).toBeLessThan(1500);
+    } finally {
+      server.signal('SIGCONT');
+    }
+    await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
+  });
+
+  it('refuses to start against a dead port with an error naming the URL but not the password', async () => {
+    const port = await sparePort();
+    const { error, ms } = await failure(() =>
+      createRedisStore({ url: `redis://:hunter2@127.0.0.1:${port}/0` }),
+    );
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    const message = (error as Error).message;
+    expect(message).toContain(`redis://127.0.0.1:${port}`);
+    expect(message).not.toContain('hunter2');
+    expect(ms).toBeLessThan(5000);
+  });
+});
