@@ -1,0 +1,41 @@
+import { envName, SETTINGS } from './serve-config.js';
+
+export const MAIN_HELP = `Usage: sessionkeeper <command> [options]
+
+Commands:
+  serve      Run the HTTP session service (sessionkeeper serve --help for its options)
+
+Options:
+  -h, --help     Show this help
+  -v, --version  Show the version
+`;
+
+/** `serve --help`, generated from the settings table so it cannot drift from what is parsed. */
+export function serveHelp(): string {
+  const lines = [
+    'Usage: sessionkeeper serve [options]',
+    '',
+    'Runs the HTTP session service (API v1).',
+    '',
+    'Options:',
+  ];
+  for (const setting of Object.values(SETTINGS)) {
+    const shownDefault = 'defaultText' in setting ? ` (default: ${setting.defaultText})` : '';
+    lines.push(
+      `  --${setting.flag} <value>${shownDefault}`,
+      `      ${setting.help}`,
+      `      env: ${envName(setting.flag)}`,
+    );
+  }
+  lines.push(
+    '  -h, --help',
+    '      Show this help',
+    '',
+    'Flags win over environment variables, which win over defaults.',
+    'Durations accept 90s, 30m, 24h, 7d or plain seconds.',
+    'Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the store or the port cannot be',
+    'opened, 2 for an invalid setting.',
+    '',
+  );
+  return lines.join('\n');
+}

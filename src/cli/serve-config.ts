@@ -1,0 +1,216 @@
+import { parseArgs } from 'node:util';
+import { ValidationError } from '../core/errors.js';
+import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
+import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
+import { ConfigError } from './config-error.js';
+import { parseDuration } from './duration.js';
+
+/** Everything `sessionkeeper serve` runs with, after flags > environment > defaults. */
+export interface ServeConfig {
+  host: string;
+  port: number;
+  /** Parsed `--store`; its `location` is safe to show (no password). */
+  storeSpec: StoreSpec;
+  idleTimeoutSeconds: number;
+  absoluteTimeoutSeconds: number;
+  maxSessionsPerSubject: number | undefined;
+  maxSessions: number | undefined;
+  /** Undefined when none is configured: `serve` then uses or generates the key kept in the data directory. */
+  apiKey: string | undefined;
+  logLevel: LogLevel;
+}
+
+interface Setting<T> {
+  /** Flag name without the dashes; the environment variable is SESSIONKEEPER_ + its upper snake case. */
+  flag: string;
+  defaultText?: string;
+  /** Completes "expected …" in the error message. */
+  expected: string;
+  help: string;
+  /** Never echo the value in messages. */
+  secret?: boolean;
+  /** The value as messages may show it. */
+  shown?(raw: string): string;
+  /** The value, or null for a generic "expected …" message; a ValidationError's detail is shown instead. */
+  parse(raw: string): T | null;
+}
+
+const positiveInteger = (raw: string) =>
+  /^\d{1,15}$/.test(raw) && Number(raw) >= 1 ? Number(raw) : null;
+const duration = (raw: string) => parseDuration(raw);
+
+export const SETTINGS = {
+  host: {
+    flag: 'host',
+    defaultText: '127.0.0.1',
+    expected: 'a host name or IP address to listen on',
+    help: 'Address to listen on; 0.0.0.0 for every interface.',
+    parse: (raw: string) => (/^[A-Za-z0-9.:[\]-]{1,253}$/.test(raw) ? raw : null),
+  },
+  port: {
+    flag: 'port',
+    defaultText: '8080',
+    expected: 'a port number from 0 to 65535 (0 picks a free one)',
+    help: 'TCP port; 0 picks a free port (the start-up log line shows it).',
+    parse: (raw: string) => (/^\d{1,5}$/.test(raw) && Number(raw) <= 65535 ? Number(raw) : null),
+  },
+  store: {
+    flag: 'store',
+    defaultText: DEFAULT_STORE_URL,
+    expected:
+      'sqlite:<path>, redis://…, rediss://…, redis+cluster://host:port,host:port, redis+sentinel://…/master or memory:',
+    help: 'Where sessions live: sqlite:<path>, redis://[user:password@]host:port[/db], rediss://… (TLS), redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master, or memory: (lost on restart; tests only).',
+    shown: (raw: string) => raw.replace(/\/\/[^@/]*@/, '//***@'),
+    parse: parseStoreUrl,
+  },
+  idleTimeout: {
+    flag: 'idle-timeout',
+    defaultText: '30m',
+    expected: 'a duration such as 90s, 30m or 24h',
+    help: 'A session ends after this long without activity.',
+    parse: duration,
+  },
+  absoluteTimeout: {
+    flag: 'absolute-timeout',
+    defaultText: '24h',
+    expected: 'a duration such as 90s, 30m or 24h',
+    help: 'A session ends this long after it was created, whatever its activity.',
+    parse: duration,
+  },
+  maxSessionsPerSubject: {
+    flag: 'max-sessions-per-subject',
+    expected: 'a whole number of at least 1',
+    help: 'Most active sessions one subject may hold; the least recently active is evicted for a new one. Default: no limit.',
+    parse: positiveInteger,
+  },
+  maxSessions: {
+    flag: 'max-sessions',
+    expected: 'a whole number of at least 1',
+    help: 'Most active sessions in the whole store, evicting as above. Default: no limit.',
+    parse: positiveInteger,
+  },
+  apiKey: {
+    flag: 'api-key',
+    expected: 'a non-empty key',
+    help: 'Key backend calls send as Authorization: Bearer <key>. Prefer the environment variable (flags show in ps). Default: generated on first start, printed once, and only its SHA-256 kept in the data directory.',
+    secret: true,
+    parse: (raw: string) => (raw.length > 0 ? raw : null),
+  },
+  logLevel: {
+    flag: 'log-level',
+    defaultText: 'info',
+    expected: LOG_LEVELS.join(', '),
+    help: 'Least severe log level written (JSON lines on stdout).',
+    parse: (raw: string) => LOG_LEVELS.find((level) => level === raw) ?? null,
+  },
+} as const satisfies Record<string, Setting<unknown>>;
+
+export function envName(flag: string): string {
+  return `SESSIONKEEPER_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export type ServeArgs = { help: true } | { help: false; config: ServeConfig };
+
+/** Reads `serve`'s arguments and environment. Throws `ConfigError` naming the first bad setting. */
+export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv): ServeArgs {
+  const flags = readFlags(args);
+  if (flags.help === true) return { help: true };
+
+  function resolve<T>(setting: Setting<T>): Resolved<T> | undefined {
+    const fromFlag = flags[setting.flag];
+    const fromEnv = env[envName(setting.flag)];
+    const [raw, source] =
+      typeof fromFlag === 'string'
+        ? [fromFlag, `--${setting.flag}`]
+        : fromEnv !== undefined && fromEnv !== ''
+          ? [fromEnv, envName(setting.flag)]
+          : [setting.defaultText, `--${setting.flag}`];
+    if (raw === undefined) return undefined;
+    const shown = setting.secret ? '' : ` "${(setting.shown?.(raw) ?? raw).slice(0, 200)}"`;
+    let value: T | null;
+    try {
+      value = setting.parse(raw);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      throw new ConfigError(
+        `invalid ${source}${shown}: ${error.message.slice(error.field.length + 2)}`,
+      );
+    }
+    if (value === null)
+      throw new ConfigError(`invalid ${source}${shown}: expected ${setting.expected}`);
+    return { value, source, raw };
+  }
+
+  const store = required(resolve(SETTINGS.store));
+  const idle = required(resolve(SETTINGS.idleTimeout));
+  const absolute = required(resolve(SETTINGS.absoluteTimeout));
+  if (absolute.value < idle.value) {
+    throw new ConfigError(
+      `invalid ${absolute.source} "${absolute.raw}": must not be shorter than the idle timeout (${idle.raw})`,
+    );
+  }
+  return {
+    help: false,
+    config: {
+      host: required(resolve(SETTINGS.host)).value,
+      port: required(resolve(SETTINGS.port)).value,
+      storeSpec: store.value,
+      idleTimeoutSeconds: idle.value,
+      absoluteTimeoutSeconds: absolute.value,
+      maxSessionsPerSubject: resolve(SETTINGS.maxSessionsPerSubject)?.value,
+      maxSessions: resolve(SETTINGS.maxSessions)?.value,
+      apiKey: resolve(SETTINGS.apiKey)?.value,
+      logLevel: required(resolve(SETTINGS.logLevel)).value,
+    },
+  };
+}
+
+interface Resolved<T> {
+  value: T;
+  /** The flag or environment variable it came from, for messages. */
+  source: string;
+  raw: string;
+}
+
+function required<T>(resolved: Resolved<T> | undefined): Resolved<T> {
+  if (!resolved) throw new Error('a setting with a default resolved to nothing');
+  return resolved;
+}
+
+function readFlags(args: readonly string[]): Record<string, string | boolean | undefined> {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const setting of Object.values(SETTINGS)) options[setting.flag] = { type: 'string' };
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+    if (positionals.length > 0) {
+      throw new ConfigError(
+        `unexpected argument "${positionals[0]}" (see sessionkeeper serve --help)`,
+      );
+    }
+    const flags: Record<string, string | boolean | undefined> = {};
+    for (const [name, value] of Object.entries(values))
+      flags[name] = Array.isArray(value) ? value.at(-1) : value;
+    return flags;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(describeParseError(error));
+  }
+}
+
+function describeParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  const option = /'(-{1,2}[^' ]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option)
+    return `unknown option ${option} (see sessionkeeper serve --help)`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option)
+    return `invalid ${option}: ${message.includes('missing') ? 'a value is required' : message}`;
+  return message.split('\n')[0] ?? 'invalid arguments';
+}

@@ -1,0 +1,165 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { SessionStore } from '../core/store.js';
+import { hashApiKey } from '../server/api-key.js';
+import { createServer } from '../server/create-server.js';
+import { createServerLogger } from '../server/logger.js';
+import { openStore } from '../server/store-url.js';
+import { dataDirectory, loadOrCreateApiKey } from './api-key-file.js';
+import type { ServeConfig } from './serve-config.js';
+
+/** How long a SIGTERM/SIGINT waits for in-flight requests and the store before exiting anyway. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+/** The service could not start (store unreachable, port taken): the CLI exits with status 1. */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+export interface RunningService {
+  app: FastifyInstance;
+  url: string;
+  logger: Logger;
+}
+
+/** Opens the store, settles the API key, and listens; logs one line with the URL once ready. */
+export async function startService(
+  config: ServeConfig,
+  stderr: NodeJS.WritableStream,
+): Promise<RunningService> {
+  const logger = createServerLogger(config.logLevel);
+  const storeName = config.storeSpec.location;
+  // The store is opened and pinged before an API key is generated, so a failed start shows no key.
+  const store = await openReachableStore(config, storeName);
+  let app: FastifyInstance;
+  try {
+    const apiKeyHash = await settleApiKey(config, logger, stderr);
+    app = await createServer({
+      store,
+      logger,
+      apiKeyHash,
+      idleTimeoutSeconds: config.idleTimeoutSeconds,
+      absoluteTimeoutSeconds: config.absoluteTimeoutSeconds,
+      limits: {
+        perSubject:
+          config.maxSessionsPerSubject === undefined
+            ? undefined
+            : { max: config.maxSessionsPerSubject },
+        global: config.maxSessions === undefined ? undefined : { max: config.maxSessions },
+      },
+    });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  const url = urlOf(app.server.address());
+  logger.info(
+    {
+      url,
+      store: storeName,
+      idleTimeout: config.idleTimeoutSeconds,
+      absoluteTimeout: config.absoluteTimeoutSeconds,
+      pid: process.pid,
+    },
+    'sessionkeeper listening',
+  );
+  return { app, url, logger };
+}
+
+/**
+ * On SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish, close the
+ * engine and store, exit 0. Past the grace period, or on a second signal, exit 1 at once.
+ */
+export function exitOnSignals(service: RunningService, graceMs = SHUTDOWN_GRACE_MS): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      service.logger.warn({ signal }, 'second signal during shutdown: exiting now');
+      process.exit(1);
+    }
+    closing = true;
+    service.logger.info({ signal, graceMs }, 'shutting down');
+    setTimeout(() => {
+      service.logger.error({ graceMs }, 'shutdown did not finish in time: exiting');
+      process.exit(1);
+    }, graceMs).unref();
+    service.app.close().then(
+      () => {
+        service.logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        service.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function openReachableStore(config: ServeConfig, storeName: string): Promise<SessionStore> {
+  let store: SessionStore | undefined;
+  try {
+    store = await openStore(config.storeSpec);
+    await store.ping();
+    return store;
+  } catch (error) {
+    await store?.close().catch(() => undefined);
+    throw new StartupError(`cannot open the store ${storeName}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+async function settleApiKey(
+  config: ServeConfig,
+  logger: Logger,
+  stderr: NodeJS.WritableStream,
+): Promise<string> {
+  if (config.apiKey !== undefined) {
+    if (config.apiKey.length < 16)
+      logger.warn('the API key is shorter than 16 characters; use a long random key');
+    return hashApiKey(config.apiKey);
+  }
+  const stored = await loadOrCreateApiKey(dataDirectory(config.storeSpec));
+  if (stored.generated) {
+    // Straight to stderr, never through the logger: the key must not reach log storage.
+    stderr.write(
+      `sessionkeeper: generated an API key for backend calls; it is shown only now (only its SHA-256 is kept in ${stored.path}):\n` +
+        `SESSIONKEEPER_API_KEY=${stored.key}\n`,
+    );
+    logger.info(
+      { path: stored.path },
+      'generated an API key; its hash is stored and the key was printed to stderr once',
+    );
+  } else {
+    logger.info(
+      { path: stored.path },
+      'using the API key whose hash is stored; set --api-key or delete the file to change it',
+    );
+  }
+  return stored.hash;
+}
+
+function urlOf(address: string | AddressInfo | null): string {
+  if (address === null || typeof address === 'string') return String(address);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { SessionEngine } from '../core/engine.js';
+import { SessionkeeperError, StoreUnavailableError, ValidationError } from '../core/errors.js';
+import { hashApiKey, isApiKeyHash } from './api-key.js';
+import { createClientErrorHandler, createConnectHandler } from './client-error.js';
+import { fromFrameworkError } from './framework-errors.js';
+import { frameworkLogger } from './logger.js';
+import { problemCodeOf, sendInternalProblem, sendProblem } from './problem-reply.js';
+import { requestPath } from './request-path.js';
+import { registerBackendRoutes } from './routes/backend-routes.js';
+import { registerHolderRoutes } from './routes/holder-routes.js';
+import { registerOpsRoutes } from './routes/ops-routes.js';
+import { notFoundError } from './server-errors.js';
+
+export interface AppOptions {
+  /** The API key backend calls present as `Authorization: Bearer`. Hashed at once; give this or `apiKeyHash`. */
+  apiKey?: string;
+  /** SHA-256 of the API key as 64 hex characters (what `serve` keeps on disk). */
+  apiKeyHash?: string;
+  /** Largest request body accepted, in bytes. Default 65536 (session data itself is capped by the engine). */
+  bodyLimitBytes?: number;
+  /** Trust `X-Forwarded-*` from a proxy in front of the service. Default false. */
+  trustProxy?: boolean;
+  /** Where request and error logs go. Default: the engine's logger. */
+  logger?: Logger;
+}
+
+const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
+/** Subjects may be 256 characters, which percent-encoded can be a dozen times longer. */
+const MAX_PARAM_LENGTH = 4096;
+const PROBE_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+/** Incoming X-Request-Id values we adopt; anything else is replaced by a UUID. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The HTTP API v1 on top of an engine the caller owns (closing the app does not close the
+ * engine). Every failure, Fastify's own included, is answered as an RFC 9457 problem.
+ */
+export function buildApp(engine: SessionEngine, options: AppOptions): FastifyInstance {
+  const apiKeyHash = resolveApiKeyHash(options);
+  const logger = options.logger ?? engine.logger;
+  const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const now = () => engine.clock.now();
+
+  const fastifyLogger: FastifyBaseLogger = frameworkLogger(logger);
+
+  const app = Fastify({
+    loggerInstance: fastifyLogger,
+    // Request-scoped loggers come from the full-level logger; Fastify's own lines stay at warn and up.
+    childLoggerFactory: (_parent, bindings, childOptions) => logger.child(bindings, childOptions),
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (raw) => {
+      const incoming = raw.headers['x-request-id'];
+      return typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming)
+        ? incoming
+        : randomUUID();
+    },
+    requestIdHeader: false,
+    bodyLimit: bodyLimitBytes,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    trustProxy: options.trustProxy ?? false,
+    // Node would answer a request without Host with a bare 400 of its own, outside our problem
+    // format; nothing here depends on Host, so such requests are served like any other.
+    http: { requireHostHeader: false },
+    // In-flight and keep-alive requests finish normally during shutdown; the engine closes after them.
+    return503OnClosing: false,
+    clientErrorHandler: createClientErrorHandler(logger, now),
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(
+        request,
+        reply,
+        fromFrameworkError(error, request, bodyLimitBytes) ??
+          new ValidationError('path', 'is not valid'),
+        now(),
+      );
+    },
+  });
+  app.server.on('connect', createConnectHandler(now));
+  // Only JSON bodies are read; anything else is refused as an unsupported media type.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.header('cache-control', 'no-store'); // session data and tokens must never sit in a cache
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const path = requestPath(request);
+    // Health probes arrive every few seconds; at info they would drown the lines that matter.
+    const level = PROBE_PATHS.has(path) && reply.statusCode < 400 ? 'debug' : 'info';
+    request.log[level](
+      {
+        method: request.method,
+        path,
+        status: reply.statusCode,
+        code: problemCodeOf(request),
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const known =
+      error instanceof SessionkeeperError
+        ? error
+        : fromFrameworkError(error, request, bodyLimitBytes);
+    if (known) {
+      if (known instanceof StoreUnavailableError)
+        request.log.warn({ detail: known.detail }, 'session store unavailable');
+      return sendProblem(request, reply, known, now());
+    }
+    request.log.error({ err: error }, 'unexpected error: this is a bug');
+    return sendInternalProblem(request, reply, now());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(
+      request,
+      reply,
+      notFoundError(`There is no endpoint ${request.method} ${requestPath(request)}`),
+      now(),
+    );
+  });
+
+  registerBackendRoutes(app, engine, apiKeyHash);
+  registerHolderRoutes(app, engine);
+  registerOpsRoutes(app, engine);
+  return app;
+}
+
+function resolveApiKeyHash(options: AppOptions): string {
+  if (options.apiKeyHash !== undefined) {
+    if (!isApiKeyHash(options.apiKeyHash))
+      throw new ValidationError('apiKeyHash', 'must be a SHA-256 as 64 hex characters');
+    return options.apiKeyHash;
+  }
+  if (typeof options.apiKey === 'string' && options.apiKey.length > 0)
+    return hashApiKey(options.apiKey);
+  throw new ValidationError('apiKey', 'is required: backend calls are authenticated by an API key');
+}

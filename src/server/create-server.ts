@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import { createSessionEngine } from '../core/engine.js';
+import type { SessionEngineOptions } from '../core/options.js';
+import type { SessionStore } from '../core/store.js';
+import { type AppOptions, buildApp } from './app.js';
+import { createServerLogger } from './logger.js';
+import { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
+
+export interface CreateServerOptions extends Omit<SessionEngineOptions, 'store'>, AppOptions {
+  /** A store, or a store URL (`sqlite:<path>`, `redis://…`, `memory:` …). Default `sqlite:./data/sessionkeeper.db`. */
+  store?: SessionStore | string;
+}
+
+/**
+ * Opens the store, starts an engine on it and returns the HTTP app; closing the app closes the
+ * engine and the store after in-flight requests finish. Rejects with `StoreUnavailableError`
+ * when the store cannot be reached and `ValidationError` naming a wrong option.
+ */
+export async function createServer(options: CreateServerOptions = {}): Promise<FastifyInstance> {
+  const {
+    store: storeOption,
+    apiKey,
+    apiKeyHash,
+    bodyLimitBytes,
+    trustProxy,
+    ...engineOptions
+  } = options;
+  const logger = options.logger ?? createServerLogger();
+  const store =
+    typeof storeOption === 'object'
+      ? storeOption
+      : await openStore(parseStoreUrl(storeOption ?? DEFAULT_STORE_URL));
+  let engine: Awaited<ReturnType<typeof createSessionEngine>>;
+  try {
+    engine = await createSessionEngine({ ...engineOptions, store, logger });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+  try {
+    const app = buildApp(engine, { apiKey, apiKeyHash, bodyLimitBytes, trustProxy, logger });
+    app.addHook('onClose', () => engine.close());
+    return app;
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+}

@@ -1,0 +1,11 @@
+export { apiKeyMatches, generateApiKey, hashApiKey } from './api-key.js';
+export type { AppOptions } from './app.js';
+export { buildApp } from './app.js';
+export type { CreateServerOptions } from './create-server.js';
+export { createServer } from './create-server.js';
+export type { LogLevel } from './logger.js';
+export { createServerLogger } from './logger.js';
+export type { StoreSpec } from './store-url.js';
+export { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
+export type { SessionInfoJson, SessionJson, TimingJson } from './wire.js';
+export { sessionInfoJson, sessionJson } from './wire.js';

@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { SessionEngine, ValidationResult } from '../../core/engine.js';
+import type { SessionInvalidError } from '../../core/errors.js';
+import { sessionTokenGuard, sessionTokenOf } from '../auth.js';
+import { leaseBody, leaseIdParams, parseInput, renameFields } from '../request-schemas.js';
+import { sessionInfoJson } from '../wire.js';
+
+type ValidSession = Extract<ValidationResult, { ok: true }>;
+
+/** Reasons that prove the token was genuine (its secret matched) although the session has ended. */
+const ENDED_REASONS: ReadonlySet<SessionInvalidError['reason']> = new Set([
+  'idle-expired',
+  'lifetime-exceeded',
+  'revoked',
+]);
+
+/** The session-holder's calls (`/v1/session…`), authenticated by the session token. */
+export function registerHolderRoutes(app: FastifyInstance, engine: SessionEngine): void {
+  const onRequest = sessionTokenGuard;
+
+  /** Validation as the transport sees it: an invalid token becomes its 401 problem. */
+  async function validSession(request: FastifyRequest, renew = false): Promise<ValidSession> {
+    const token = sessionTokenOf(request);
+    const result = renew ? await engine.renew(token) : await engine.validate(token);
+    if (!result.ok) throw result.error;
+    return result;
+  }
+
+  /** Why a session that was valid a moment ago is not any more (it ended between two calls). */
+  async function endedMeanwhile(request: FastifyRequest): Promise<SessionInvalidError> {
+    const result = await engine.validate(sessionTokenOf(request));
+    if (!result.ok) return result.error;
+    throw new Error(`session ${result.session.id} is active but refused a lease change`);
+  }
+
+  app.post('/v1/session/validate', { onRequest }, async (request) => {
+    const { session, timing } = await validSession(request);
+    return { valid: true, ...sessionInfoJson(session, timing) };
+  });
+
+  // Reading the session is a use of it, so it extends the idle deadline like a validation.
+  app.get('/v1/session', { onRequest }, async (request) => {
+    const { session, timing } = await validSession(request);
+    return sessionInfoJson(session, timing);
+  });
+
+  app.post('/v1/session/renew', { onRequest }, async (request) => {
+    const { session, timing } = await validSession(request, true);
+    return sessionInfoJson(session, timing);
+  });
+
+  app.delete('/v1/session', { onRequest }, async (request, reply) => {
+    const result = await engine.validate(sessionTokenOf(request));
+    if (result.ok) {
+      if (await engine.revoke(result.session.id, 'logout')) {
+        request.log.info({ sessionId: result.session.id, reason: 'logout' }, 'session revoked');
+      }
+    } else if (!ENDED_REASONS.has(result.error.reason)) {
+      throw result.error;
+    }
+    // Logging out of a session that already ended succeeds: the holder's goal is reached.
+    return reply.code(204).send();
+  });
+
+  app.post('/v1/session/leases', { onRequest }, async (request, reply) => {
+    const { ttl } = parseInput(leaseBody, request.body, 'body');
+    const { session } = await validSession(request);
+    const leaseId = await renameFields(() => engine.acquireLease(session.id, ttl), {
+      ttlSeconds: 'ttl',
+    });
+    if (leaseId === null) throw await endedMeanwhile(request);
+    const nowMs = engine.clock.now();
+    const expiresAtMs = Math.min(
+      nowMs + Math.round(ttl * 1000),
+      session.absoluteExpiresAt.getTime(),
+    );
+    reply.code(201);
+    return {
+      leaseId,
+      expiresAt: new Date(expiresAtMs).toISOString(),
+      expiresIn: (expiresAtMs - nowMs) / 1000,
+    };
+  });
+
+  app.delete('/v1/session/leases/:leaseId', { onRequest }, async (request, reply) => {
+    const { leaseId } = parseInput(leaseIdParams, request.params, 'path');
+    const { session } = await validSession(request);
+    if (!(await engine.releaseLease(session.id, leaseId))) throw await endedMeanwhile(request);
+    return reply.code(204).send();
+  });
+}

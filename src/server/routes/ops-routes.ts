@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify';
+import type { SessionEngine } from '../../core/engine.js';
+import { SessionkeeperError, StoreUnavailableError } from '../../core/errors.js';
+import { codeForSlug, errorCodes } from '../../core/problems.js';
+import { renderProblemIndex, renderProblemPage } from '../problem-page.js';
+import { parseInput, slugParams } from '../request-schemas.js';
+import { notFoundError } from '../server-errors.js';
+
+/** Liveness, readiness and the human pages behind problem `type` URIs; no credentials needed. */
+export function registerOpsRoutes(app: FastifyInstance, engine: SessionEngine): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async () => {
+    try {
+      await engine.store.ping();
+    } catch (error) {
+      if (error instanceof SessionkeeperError) throw error;
+      throw new StoreUnavailableError(`The session store ${engine.store.location} did not answer`, {
+        cause: error,
+      });
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/problems', async (_request, reply) => {
+    return reply
+      .header('cache-control', 'public, max-age=3600')
+      .type('text/html; charset=utf-8')
+      .send(renderProblemIndex(errorCodes));
+  });
+
+  app.get('/problems/:slug', async (request, reply) => {
+    const { slug } = parseInput(slugParams, request.params, 'path');
+    const code = codeForSlug(slug);
+    if (!code)
+      throw notFoundError(
+        `There is no problem type "${slug.slice(0, 64)}"; see /problems for the list`,
+      );
+    return reply
+      .header('cache-control', 'public, max-age=3600')
+      .type('text/html; charset=utf-8')
+      .send(renderProblemPage(code));
+  });
+}
