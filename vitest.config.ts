@@ -13,6 +13,10 @@ export default defineConfig({
       { extends: true, test: { name: 'sqlite', include: ['test/sqlite/**/*.test.ts'] } },
       {
         extends: true,
+        test: { name: 'server', include: ['test/server/**/*.test.ts'], testTimeout: 30_000 },
+      },
+      {
+        extends: true,
         test: { name: 'redis', include: ['test/redis/**/*.test.ts'], testTimeout: 60_000 },
       },
     ],

@@ -9,6 +9,7 @@ const packed = JSON.parse(
 );
 const shipped = new Set(packed[0].files.map((f) => f.path));
 let failures = 0;
+const needsTestRunner = new Set(['./testing']);
 
 for (const [subpath, target] of Object.entries(pkg.exports)) {
   const name = subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`;
@@ -19,6 +20,12 @@ for (const [subpath, target] of Object.entries(pkg.exports)) {
     }
   }
   try {
+    if (needsTestRunner.has(subpath)) {
+      // It registers vitest suites when loaded, so outside vitest it can only be resolved.
+      import.meta.resolve(name);
+      console.log(`✓ ${name} (resolves; loads inside vitest)`);
+      continue;
+    }
     const mod = await import(name);
     const names = Object.keys(mod);
     if (names.length === 0) throw new Error('exports nothing');

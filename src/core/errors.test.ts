@@ -13,7 +13,7 @@ import { errorCodes, problemRegistry } from './problems.js';
 
 describe('error registry', () => {
   const docs = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
-  const documented = [...docs.matchAll(/^\| `([A-Z_]+)` \| `([a-z-]+)` \|/gm)].map((m) => [
+  const documented = [...docs.matchAll(/^\| `([A-Z_]+)` +\| `([a-z-]+)` +\|/gm)].map((m) => [
     m[1],
     m[2],
   ]);

@@ -127,6 +127,23 @@ export const problemRegistry = {
       'The subject (or the whole service) already holds the maximum number of sessions and the policy is to refuse new ones.',
     remedy: 'End one of the existing sessions (log out elsewhere) and try again.',
   },
+  UNSUPPORTED_MEDIA_TYPE: {
+    slug: 'unsupported-media-type',
+    status: 415,
+    title: 'Unsupported media type',
+    action: 'fix-request',
+    meaning: 'The request body is in a media type this endpoint does not read.',
+    remedy: 'Send the body as JSON with Content-Type: application/json.',
+  },
+  INTERNAL_ERROR: {
+    slug: 'internal-error',
+    status: 500,
+    title: 'Internal error',
+    action: 'retry',
+    meaning:
+      'The service failed in a way it did not expect; this is a bug and was logged with the request id.',
+    remedy: 'Retry; if it persists, report the requestId to the operators.',
+  },
   STORE_UNAVAILABLE: {
     slug: 'store-unavailable',
     status: 503,

@@ -2,10 +2,13 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
+// Absolute, because the script runs from an empty directory where `tsx` does not resolve.
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 const dir = await mkdtemp(join(tmpdir(), 'sk-readme-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -22,7 +25,7 @@ describe('README quick start', () => {
     await writeFile(join(dir, 'quickstart.mjs'), script);
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'quickstart.mjs'],
+      ['--import', tsxLoader, 'quickstart.mjs'],
       {
         cwd: dir,
         env: { ...process.env, SESSIONKEEPER_LOG_LEVEL: 'silent' },
