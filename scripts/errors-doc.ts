@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { problemRegistry } from '../src/core/problems.js';
 
 const rows = Object.entries(problemRegistry).map(
-  ([code, p]) => `| \`${code}\` | \`${p.slug}\` | ${p.status} | ${p.action} | ${p.meaning} | ${p.remedy} |`,
+  ([code, p]) =>
+    `| \`${code}\` | \`${p.slug}\` | ${p.status} | ${p.action} | ${p.meaning} | ${p.remedy} |`,
 );
 
 const doc = `# Errors
