@@ -13,7 +13,7 @@ import {
   ValidationError,
 } from './errors.js';
 import { EventDispatcher, type EventListener } from './event-dispatcher.js';
-import { computeExpiresAtMs, expiryReason } from './expiry.js';
+import { computeExpiresAtMs, expiryReason, newSessionRecord } from './expiry.js';
 import { checkPositiveInteger, checkSeconds, checkSubject, serializeData } from './input.js';
 import { createDefaultLogger } from './logger.js';
 import {
@@ -149,22 +149,15 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 
     const nowMs = this.clock.now();
     const secret = generateSecret();
-    const record: SessionRecord = {
+    const record = newSessionRecord({
       id: this.store.newSessionId?.(subject) ?? generateSessionId(),
       subject,
       secretHash: hashSecret(secret),
       dataJson,
-      createdAtMs: nowMs,
-      lastActiveAtMs: nowMs,
+      nowMs,
       idleTimeoutSeconds: idle,
-      absoluteExpiresAtMs: nowMs + Math.round(absolute * 1000),
-      leases: {},
-      expiresAtMs: 0,
-      status: 'active',
-      endReason: null,
-      endedAtMs: null,
-    };
-    record.expiresAtMs = computeExpiresAtMs(record);
+      absoluteTimeoutSeconds: absolute,
+    });
     const outcome = await this.store.create(record, this.options.limits, nowMs);
     if (!outcome.ok) {
       this.logger.info(

@@ -31,3 +31,34 @@ export function isActiveAt(record: SessionRecord, nowMs: number): boolean {
 export function expiryReason(record: SessionRecord): 'idle' | 'absolute' {
   return record.expiresAtMs >= record.absoluteExpiresAtMs ? 'absolute' : 'idle';
 }
+
+export interface NewRecordInput {
+  id: string;
+  subject: string;
+  secretHash: string;
+  dataJson: string;
+  nowMs: number;
+  idleTimeoutSeconds: number;
+  absoluteTimeoutSeconds: number;
+}
+
+/** A new active record with its deadlines computed: what `create` hands to a store. */
+export function newSessionRecord(input: NewRecordInput): SessionRecord {
+  const record: SessionRecord = {
+    id: input.id,
+    subject: input.subject,
+    secretHash: input.secretHash,
+    dataJson: input.dataJson,
+    createdAtMs: input.nowMs,
+    lastActiveAtMs: input.nowMs,
+    idleTimeoutSeconds: input.idleTimeoutSeconds,
+    absoluteExpiresAtMs: input.nowMs + Math.round(input.absoluteTimeoutSeconds * 1000),
+    leases: {},
+    expiresAtMs: 0,
+    status: 'active',
+    endReason: null,
+    endedAtMs: null,
+  };
+  record.expiresAtMs = computeExpiresAtMs(record);
+  return record;
+}

@@ -1,4 +1,4 @@
-import { computeExpiresAtMs } from '../../src/core/expiry.js';
+import { computeExpiresAtMs, newSessionRecord } from '../../src/core/expiry.js';
 import type { SessionRecord } from '../../src/core/store.js';
 import { generateSecret, hashSecret } from '../../src/core/token.js';
 import type { RedisStore } from '../../src/redis/index.js';
@@ -10,22 +10,17 @@ export function newRecord(
   nowMs: number,
   overrides: Partial<SessionRecord> = {},
 ): SessionRecord {
-  const base = {
+  const base = newSessionRecord({
     id: store.newSessionId(subject),
     subject,
     secretHash: hashSecret(generateSecret()),
     dataJson: JSON.stringify({ user: subject }),
-    createdAtMs: nowMs,
-    lastActiveAtMs: nowMs,
+    nowMs,
     idleTimeoutSeconds: 60,
-    absoluteExpiresAtMs: nowMs + 3_600_000,
-    leases: {},
-    status: 'active' as const,
-    endReason: null,
-    endedAtMs: null,
-    ...overrides,
-  };
-  return { ...base, expiresAtMs: overrides.expiresAtMs ?? computeExpiresAtMs(base) };
+    absoluteTimeoutSeconds: 3600,
+  });
+  const record = { ...base, ...overrides };
+  return { ...record, expiresAtMs: overrides.expiresAtMs ?? computeExpiresAtMs(record) };
 }
 
 /** A fixed instant, so tests never depend on the wall clock. */
