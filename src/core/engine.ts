@@ -13,7 +13,7 @@ import {
   ValidationError,
 } from './errors.js';
 import { EventDispatcher, type EventListener } from './event-dispatcher.js';
-import { computeExpiresAtMs, expiryReason, newSessionRecord } from './expiry.js';
+import { asOf, computeExpiresAtMs, expiryReason, newSessionRecord } from './expiry.js';
 import { checkPositiveInteger, checkSeconds, checkSubject, serializeData } from './input.js';
 import { createDefaultLogger } from './logger.js';
 import {
@@ -186,9 +186,9 @@ export class SessionEngine<Data extends SessionData = SessionData> {
   /** A session by id, whatever its status, without counting as activity; null if unknown. */
   async get(id: string): Promise<SessionInfo<Data> | null> {
     const record = await this.store.get(checkId(id));
-    return record
-      ? { session: toSession<Data>(record), timing: timingOf(record, this.clock.now()) }
-      : null;
+    if (!record) return null;
+    const nowMs = this.clock.now();
+    return { session: toSession<Data>(asOf(record, nowMs)), timing: timingOf(record, nowMs) };
   }
 
   /** Replaces the data of an active session; null when the session is not active. */

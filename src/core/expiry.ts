@@ -32,6 +32,20 @@ export function expiryReason(record: SessionRecord): 'idle' | 'absolute' {
   return record.expiresAtMs >= record.absoluteExpiresAtMs ? 'absolute' : 'idle';
 }
 
+/**
+ * The record as it stands at `nowMs`: a session past its deadline is reported expired (with its
+ * reason and end time) even before the sweeper has marked it in the store.
+ */
+export function asOf(record: SessionRecord, nowMs: number): SessionRecord {
+  if (record.status !== 'active' || record.expiresAtMs > nowMs) return record;
+  return {
+    ...record,
+    status: 'expired',
+    endReason: expiryReason(record),
+    endedAtMs: record.expiresAtMs,
+  };
+}
+
 export interface NewRecordInput {
   id: string;
   subject: string;

@@ -229,6 +229,12 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         });
         expect(info?.session.lastActiveAt.getTime()).toBe(session.createdAt.getTime());
         expect(await engine.get('unknownsessionid')).toBeNull();
+        clock.advance(30); // past the idle deadline, not yet swept: reported as it stands
+        expect((await engine.get(session.id))?.session).toMatchObject({
+          status: 'expired',
+          endReason: 'idle',
+          endedAt: new Date(session.createdAt.getTime() + 60_000),
+        });
       });
 
       it('lists a subject’s active sessions newest first, page by page', async () => {
