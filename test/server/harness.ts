@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import { createManualClock, type ManualClock } from '../../src/core/clock.js';
 import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
 import type { SessionEngineOptions } from '../../src/core/options.js';
+import type { Problem } from '../../src/core/problem.js';
 import type { SessionStore } from '../../src/core/store.js';
 import { createMemoryStore } from '../../src/memory/index.js';
 import { buildApp } from '../../src/server/index.js';
@@ -74,18 +75,8 @@ export async function createSession(
   return { id: created.session.id, token: created.token };
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance?: string;
-  code: string;
-  action: string;
-  requestId: string;
-  timestamp: string;
-  field?: string;
-}
+/** The problem body the server sends: the core's, and a request id is always present. */
+export type ProblemBody = Problem & { requestId: string };
 
 /** Asserts the response is the problem `code` with `status`, well formed, and returns its body. */
 export function expectProblem(
