@@ -3,8 +3,12 @@ import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { SessionkeeperError, ValidationError } from '../core/errors.js';
+import type { Problem } from '../core/problem.js';
 import { toProblem } from '../core/problem.js';
-import { type InternalProblem, PROBLEM_CONTENT_TYPE } from './problem-reply.js';
+import { PROBLEM_CONTENT_TYPE } from './problem-reply.js';
+
+/** A problem for a request that never fully arrived: `about:blank` has no registry code. */
+type InternalProblem = Omit<Problem, 'code'> & { code?: string };
 
 /**
  * Answers requests Node's HTTP parser rejects before Fastify sees them (oversized headers, broken

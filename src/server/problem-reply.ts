@@ -1,14 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SessionkeeperError } from '../core/errors.js';
 import { type Problem, toProblem } from '../core/problem.js';
-import { codeForSlug } from '../core/problems.js';
 import { requestPath } from './request-path.js';
 import { CredentialsMissingError } from './server-errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
-
-/** A 500 problem: RFC 9457's `about:blank` form until the registry has an `internal-error` entry. */
-export type InternalProblem = Omit<Problem, 'code'> & { code?: string };
 
 const problemCodes = new WeakMap<FastifyRequest, string>();
 
@@ -48,27 +44,11 @@ export function sendInternalProblem(
   nowMs: number,
 ): FastifyReply {
   const detail = `An unexpected error occurred; it was logged with request id ${request.id}`;
-  const code = codeForSlug('internal-error');
-  if (code) return sendProblem(request, reply, new SessionkeeperError(code, detail), nowMs);
-  const problem: InternalProblem = {
-    type: 'about:blank',
-    title: 'Internal Server Error',
-    status: 500,
-    detail,
-    instance: requestPath(request),
-    action: 'retry',
-    requestId: request.id,
-    timestamp: new Date(nowMs).toISOString(),
-  };
-  return send(request, reply, problem);
+  return sendProblem(request, reply, new SessionkeeperError('INTERNAL_ERROR', detail), nowMs);
 }
 
-function send(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  problem: InternalProblem,
-): FastifyReply {
-  if (problem.code !== undefined) problemCodes.set(request, problem.code);
+function send(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
+  problemCodes.set(request, problem.code);
   return reply
     .code(problem.status)
     .header('x-request-id', request.id)

@@ -1,5 +1,4 @@
-import { SessionkeeperError, ValidationError } from '../core/errors.js';
-import { codeForSlug } from '../core/problems.js';
+import { SessionkeeperError } from '../core/errors.js';
 
 /**
  * A request that carries no credentials (or none of the Bearer kind). Same problem as any other
@@ -15,14 +14,9 @@ export function notFoundError(detail: string): SessionkeeperError {
   return new SessionkeeperError('NOT_FOUND', detail);
 }
 
-/**
- * A body in a media type the route does not read. Until the registry has an
- * `unsupported-media-type` (415) entry this is a validation failure of the Content-Type header;
- * once the entry exists it is used without a change here.
- */
+/** A body in a media type the route does not read (415). */
 export function unsupportedMediaTypeError(contentType: string | undefined): SessionkeeperError {
   const shown = contentType === undefined ? 'none' : `"${contentType.slice(0, 100)}"`;
   const detail = `Content-Type ${shown} is not accepted; send the body as application/json`;
-  const code = codeForSlug('unsupported-media-type');
-  return code ? new SessionkeeperError(code, detail) : new ValidationError('content-type', detail);
+  return new SessionkeeperError('UNSUPPORTED_MEDIA_TYPE', detail);
 }

@@ -40,7 +40,6 @@ export function registerBackendRoutes(
         }),
       WIRE_NAMES,
     );
-    request.log.info({ sessionId: created.session.id }, 'session created');
     reply.code(201).header('location', `/v1/sessions/${created.session.id}`);
     return { session: sessionJson(created.session), token: created.token };
   });
@@ -78,7 +77,6 @@ export function registerBackendRoutes(
     const revoked = await engine.revoke(id, reason);
     // Revoking an ended session is a no-op, not an error: DELETE is idempotent.
     if (!revoked && !(await engine.get(id))) throw unknownSession(id);
-    if (revoked) request.log.info({ sessionId: id, reason: reason ?? 'logout' }, 'session revoked');
     return reply.code(204).send();
   });
 

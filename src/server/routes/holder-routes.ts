@@ -53,7 +53,6 @@ export function registerHolderRoutes(app: FastifyInstance, engine: SessionEngine
     const result = await engine.validate(sessionTokenOf(request));
     if (result.ok) {
       if (await engine.revoke(result.session.id, 'logout')) {
-        request.log.info({ sessionId: result.session.id, reason: 'logout' }, 'session revoked');
       }
     } else if (!ENDED_REASONS.has(result.error.reason)) {
       throw result.error;
