@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { AccessTokenResult } from './access-token.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   InvalidTokenError,
-  SessionExpiredError,
   type SessionInvalidError,
-  SessionLifetimeExceededError,
   SessionLimitReachedError,
   SessionNotFoundError,
-  SessionRevokedError,
   ValidationError,
 } from './errors.js';
 import { EventDispatcher, type EventListener } from './event-dispatcher.js';
-import { asOf, computeExpiresAtMs, expiryReason, newSessionRecord } from './expiry.js';
+import { asOf, computeExpiresAtMs, newSessionRecord } from './expiry.js';
+import { explainEnded } from './explain-ended.js';
 import { checkPositiveInteger, checkSeconds, checkSubject, serializeData } from './input.js';
+import type { JsonWebKeySet, Keyring } from './keyring.js';
 import { createDefaultLogger } from './logger.js';
 import {
   checkIdleWithinAbsolute,
@@ -24,7 +24,7 @@ import {
   touchIntervalMs,
 } from './options.js';
 import { timingOf, toSession } from './session-view.js';
-import type { SessionRecord, SessionStore } from './store.js';
+import type { SessionStore } from './store.js';
 import {
   formatSessionToken,
   generateSecret,
@@ -34,6 +34,7 @@ import {
   parseSessionToken,
   secretMatches,
 } from './token.js';
+import { type TokenPair, TokenService } from './token-service.js';
 import type { EventType, Session, SessionData, SessionTiming } from './types.js';
 
 export interface CreateSessionInput<Data extends SessionData = SessionData> {
@@ -43,13 +44,27 @@ export interface CreateSessionInput<Data extends SessionData = SessionData> {
   idleTimeoutSeconds?: number;
   /** Overrides the engine's absolute lifetime for this session. */
   absoluteTimeoutSeconds?: number;
+  /** Also issue an access token and a rotating refresh token (see `refresh`). */
+  tokens?: boolean;
 }
 
 export interface CreatedSession<Data extends SessionData = SessionData> {
   session: Session<Data>;
   /** The session token (`sks_…`): give it to the session holder once; only its hash is stored. */
   token: string;
+  /** Present when created with `tokens: true`. */
+  tokens?: TokenPair;
 }
+
+export type RefreshResult<Data extends SessionData = SessionData> =
+  | {
+      ok: true;
+      session: Session<Data>;
+      tokens: TokenPair;
+      /** True when a concurrent refresh with the same token already rotated it: same pair. */
+      replayed: boolean;
+    }
+  | { ok: false; error: SessionInvalidError };
 
 export type ValidationResult<Data extends SessionData = SessionData> =
   | {
@@ -100,7 +115,14 @@ export async function createSessionEngine<Data extends SessionData = SessionData
       'sessions are kept in process memory and are LOST on restart; use SQLite or Redis outside tests',
     );
   }
-  return new SessionEngine<Data>(store, resolved, options.clock ?? systemClock, logger);
+  const engine = new SessionEngine<Data>(store, resolved, options.clock ?? systemClock, logger);
+  try {
+    await engine.tokenKeys.open();
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return engine;
 }
 
 async function openDefaultStore(): Promise<SessionStore> {
@@ -111,6 +133,9 @@ async function openDefaultStore(): Promise<SessionStore> {
 
 export class SessionEngine<Data extends SessionData = SessionData> {
   readonly #events: EventDispatcher<Data>;
+  readonly #tokens: TokenService;
+  /** The access-token signing keys (made on first use, kept in the store). */
+  readonly tokenKeys: Keyring;
   readonly #timers: NodeJS.Timeout[] = [];
   #sweeping: Promise<SweepSummary> | null = null;
   #closed = false;
@@ -125,6 +150,8 @@ export class SessionEngine<Data extends SessionData = SessionData> {
       leaseMs: options.eventLeaseSeconds * 1000,
       maxAttempts: options.maxEventAttempts,
     });
+    this.#tokens = new TokenService(store, clock, logger, options.tokens);
+    this.tokenKeys = this.#tokens.keyring;
     if (options.background) {
       // Started on the next turn so listeners registered right after creation see every event.
       setImmediate(() => this.#startBackground());
@@ -149,6 +176,7 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 
     const nowMs = this.clock.now();
     const secret = generateSecret();
+    const refreshSecret = input.tokens === true ? generateSecret() : null;
     const record = newSessionRecord({
       id: this.store.newSessionId?.(subject) ?? generateSessionId(),
       subject,
@@ -157,7 +185,11 @@ export class SessionEngine<Data extends SessionData = SessionData> {
       nowMs,
       idleTimeoutSeconds: idle,
       absoluteTimeoutSeconds: absolute,
+      ...(refreshSecret ? { refreshHash: hashSecret(refreshSecret) } : {}),
     });
+    // Signing needs the keyring: load (or make) it before the session exists, so a keyring
+    // failure cannot leave a session whose tokens were never handed out.
+    const tokens = refreshSecret ? await this.#tokens.pair(record, refreshSecret, nowMs) : null;
     const outcome = await this.store.create(record, this.options.limits, nowMs);
     if (!outcome.ok) {
       this.logger.info(
@@ -167,7 +199,11 @@ export class SessionEngine<Data extends SessionData = SessionData> {
       throw new SessionLimitReachedError(outcome.scope, outcome.max, subject);
     }
     this.#kickEvents();
-    return { session: toSession<Data>(record), token: formatSessionToken(record.id, secret) };
+    const created = {
+      session: toSession<Data>(record),
+      token: formatSessionToken(record.id, secret),
+    };
+    return tokens ? { ...created, tokens } : created;
   }
 
   /**
@@ -181,6 +217,43 @@ export class SessionEngine<Data extends SessionData = SessionData> {
   /** Like `validate`, but always records the activity (a keep-alive). */
   renew(token: string): Promise<ValidationResult<Data>> {
     return this.#validate(token, true);
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair and records activity. The old token stays usable for
+   * `tokens.refreshGraceSeconds` (answering with the same new pair); presented after that, it
+   * revokes the session (`RefreshTokenReusedError`, event `refresh.reused`). A store failure
+   * rejects with `StoreUnavailableError`: nothing changed, retry with the same token.
+   */
+  async refresh(refreshToken: string): Promise<RefreshResult<Data>> {
+    const result = await this.#tokens.refresh(refreshToken);
+    this.#kickEvents();
+    if (!result.ok) {
+      this.logger.info(
+        { sessionId: result.error.sessionId, reason: result.error.reason },
+        'refresh refused',
+      );
+      return result;
+    }
+    return {
+      ok: true,
+      session: toSession<Data>(result.record),
+      tokens: result.tokens,
+      replayed: result.replayed,
+    };
+  }
+
+  /**
+   * Checks an access token's signature and claims against this engine's keys, with no store read
+   * unless `tokens.denylist` is on. Other services use `createAccessTokenVerifier` with the JWKS.
+   */
+  verifyAccessToken(accessToken: string): Promise<AccessTokenResult> {
+    return this.#tokens.verify(accessToken);
+  }
+
+  /** The public signing keys (current and recently retired) as a JWKS document. */
+  jwks(): Promise<JsonWebKeySet> {
+    return this.#tokens.jwks();
   }
 
   /** A session by id, whatever its status, without counting as activity; null if unknown. */
@@ -424,33 +497,6 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     every(this.options.sweepIntervalSeconds, () => this.sweep(), 'sweep');
     every(this.options.eventPollIntervalSeconds, () => this.#events.drain(), 'event delivery');
   }
-}
-
-/** The specific reason a stored session no longer grants access at `nowMs`, or null if it does. */
-export function explainEnded(record: SessionRecord, nowMs: number): SessionInvalidError | null {
-  if (record.status === 'revoked') {
-    return new SessionRevokedError(
-      record.id,
-      record.endReason ?? 'revoked',
-      new Date(record.endedAtMs ?? nowMs),
-    );
-  }
-  if (record.status === 'active' && record.expiresAtMs > nowMs) return null;
-  const reason = record.status === 'expired' ? record.endReason : expiryReason(record);
-  if (reason === 'absolute') {
-    return new SessionLifetimeExceededError(
-      record.id,
-      (record.absoluteExpiresAtMs - record.createdAtMs) / 1000,
-      new Date(record.createdAtMs),
-      new Date(record.absoluteExpiresAtMs),
-    );
-  }
-  return new SessionExpiredError(
-    record.id,
-    record.idleTimeoutSeconds,
-    new Date(record.lastActiveAtMs),
-    new Date(record.expiresAtMs),
-  );
 }
 
 function checkId(id: unknown): string {

@@ -85,7 +85,9 @@ export type InvalidReason =
   | 'not-found'
   | 'idle-expired'
   | 'lifetime-exceeded'
-  | 'revoked';
+  | 'revoked'
+  | 'access-token-expired'
+  | 'refresh-token-reused';
 
 /**
  * A session token that does not grant access. Returned (not thrown) by `validate()`; the
@@ -160,6 +162,34 @@ export class SessionRevokedError extends SessionInvalidError {
     );
     this.revokedReason = revokedReason;
     this.revokedAt = revokedAt;
+  }
+}
+
+/** A well-signed access token past its `exp` (clock tolerance included): refresh, then retry. */
+export class AccessTokenExpiredError extends SessionInvalidError {
+  readonly reason = 'access-token-expired' as const;
+  readonly expiredAt: Date;
+  constructor(sessionId: string | undefined, expiredAt: Date) {
+    super(
+      'ACCESS_TOKEN_EXPIRED',
+      `The access token expired at ${isoSeconds(expiredAt)}; refresh it with the refresh token`,
+      sessionId,
+    );
+    this.expiredAt = expiredAt;
+  }
+}
+
+/** A rotated refresh token came back after the grace window: its session is now revoked. */
+export class RefreshTokenReusedError extends SessionInvalidError {
+  readonly reason = 'refresh-token-reused' as const;
+  readonly rotatedAt: Date;
+  constructor(sessionId: string, rotatedAt: Date, graceSeconds: number) {
+    super(
+      'REFRESH_TOKEN_REUSED',
+      `This refresh token was already exchanged at ${isoSeconds(rotatedAt)}, more than ${formatDuration(graceSeconds)} ago; session ${sessionId} was revoked in case the token was stolen`,
+      sessionId,
+    );
+    this.rotatedAt = rotatedAt;
   }
 }
 

@@ -145,6 +145,12 @@ export class EventDispatcher<Data extends SessionData> {
           'session expired',
         );
         break;
+      case 'refresh.rotated':
+        this.logger.debug(base, 'refresh token rotated'); // every refresh: too many for info
+        break;
+      case 'refresh.reused':
+        this.logger.warn(base, 'rotated refresh token presented again: session revoked');
+        break;
       default:
         this.logger.info({ ...base, reason: event.reason }, `session ${event.type}`);
     }

@@ -54,6 +54,8 @@ export interface NewRecordInput {
   nowMs: number;
   idleTimeoutSeconds: number;
   absoluteTimeoutSeconds: number;
+  /** Hash of the first refresh secret, for sessions created with tokens. */
+  refreshHash?: string;
 }
 
 /** A new active record with its deadlines computed: what `create` hands to a store. */
@@ -72,6 +74,9 @@ export function newSessionRecord(input: NewRecordInput): SessionRecord {
     status: 'active',
     endReason: null,
     endedAtMs: null,
+    refresh: input.refreshHash
+      ? { hash: input.refreshHash, previousHash: null, nonce: '', rotatedAtMs: input.nowMs }
+      : null,
   };
   record.expiresAtMs = computeExpiresAtMs(record);
   return record;

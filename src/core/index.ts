@@ -1,3 +1,6 @@
+export type { AccessTokenClaims, AccessTokenResult } from './access-token.js';
+export type { AccessTokenVerifier, AccessTokenVerifierOptions } from './access-token-verifier.js';
+export { createAccessTokenVerifier } from './access-token-verifier.js';
 export type { Clock, ManualClock } from './clock.js';
 export { createManualClock, systemClock } from './clock.js';
 export type { ListPosition } from './cursor.js';
@@ -6,18 +9,21 @@ export type {
   CreatedSession,
   CreateSessionInput,
   HeldWork,
+  RefreshResult,
   SessionInfo,
   SessionList,
   SweepSummary,
   ValidationResult,
 } from './engine.js';
-export { createSessionEngine, explainEnded, SessionEngine } from './engine.js';
+export { createSessionEngine, SessionEngine } from './engine.js';
 export type { InvalidReason, LimitScope } from './errors.js';
 export {
+  AccessTokenExpiredError,
   formatDuration,
   InvalidTokenError,
   isoSeconds,
   PayloadTooLargeError,
+  RefreshTokenReusedError,
   SessionExpiredError,
   SessionInvalidError,
   SessionkeeperError,
@@ -30,16 +36,23 @@ export {
 } from './errors.js';
 export type { EventListener } from './event-dispatcher.js';
 export { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from './expiry.js';
-export type { LimitOptions, SessionEngineOptions } from './options.js';
+export { explainEnded } from './explain-ended.js';
+export type { JsonWebKeySet } from './keyring.js';
+export type { LimitOptions, SessionEngineOptions, TokenOptions } from './options.js';
 export type { Problem, ProblemContext } from './problem.js';
 export { toProblem } from './problem.js';
 export type { ErrorCode, ProblemAction, ProblemDefinition } from './problems.js';
 export { codeForSlug, errorCodes, problemRegistry } from './problems.js';
+export { REFRESH_TOKEN_PREFIX } from './refresh-token.js';
 export type {
   CreateLimits,
   CreateOutcome,
+  KeyringDocument,
   LimitPolicy,
   ListPage,
+  RefreshOutcome,
+  RefreshRotation,
+  RefreshState,
   SessionRecord,
   SessionSnapshot,
   SessionStore,
@@ -52,6 +65,7 @@ export {
   parseSessionToken,
   SESSION_TOKEN_PREFIX,
 } from './token.js';
+export type { TokenPair } from './token-service.js';
 export type {
   EndReason,
   EventType,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import { ValidationError } from './errors.js';
-import { checkOneOf, checkPositiveInteger, checkSeconds } from './input.js';
+import { checkOneOf, checkPositiveInteger, checkSeconds, checkSubject } from './input.js';
 import type { CreateLimits, LimitPolicy, SessionStore } from './store.js';
 
 export interface LimitOptions {
@@ -41,12 +41,55 @@ export interface SessionEngineOptions {
   maxEventAttempts?: number;
   /** Runs the sweeper and event delivery on timers (unref'd). Default true; tests call `sweep()` / `deliverEvents()`. */
   background?: boolean;
+  /** Access and refresh tokens. */
+  tokens?: TokenOptions;
   clock?: Clock;
   /** A pino logger. Default: pino at `SESSIONKEEPER_LOG_LEVEL` (info). Tokens are never logged. */
   logger?: Logger;
 }
 
+export interface TokenOptions {
+  /** The `iss` of access tokens. Default `sessionkeeper`. */
+  issuer?: string;
+  /** The `aud` of access tokens. Default `sessionkeeper`. */
+  audience?: string;
+  /** Access-token lifetime. Default 900 (15 min); never past the session's absolute deadline. */
+  accessTokenTtlSeconds?: number;
+  /**
+   * A rotated refresh token presented again within this many seconds gets the same successor pair
+   * (two tabs refreshing at once both succeed); after it, the session is revoked as stolen. Default 15.
+   */
+  refreshGraceSeconds?: number;
+  /** Leeway when checking `exp`, `nbf` and `iat`, for clocks that disagree. Default 30. */
+  clockToleranceSeconds?: number;
+  /** A new signing key is made when the newest is this old. Default 2592000 (30 days). */
+  keyRotationIntervalSeconds?: number;
+  /**
+   * Encrypts private signing keys at rest in the store (AES-256-GCM; at least 32 characters).
+   * Default: none, and keys are stored in clear (the store is then as sensitive as the keys).
+   */
+  keyEncryptionSecret?: string;
+  /**
+   * `verifyAccessToken` also reads the session (one store round trip) and rejects tokens of revoked
+   * or expired sessions at once. Default false: access tokens stay valid until their short `exp`,
+   * and verification needs no store.
+   */
+  denylist?: boolean;
+}
+
+export interface ResolvedTokenOptions {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  refreshGraceSeconds: number;
+  clockToleranceSeconds: number;
+  keyRotationIntervalSeconds: number;
+  keyEncryptionSecret: string | null;
+  denylist: boolean;
+}
+
 export interface ResolvedOptions {
+  tokens: ResolvedTokenOptions;
   idleTimeoutSeconds: number;
   absoluteTimeoutSeconds: number;
   touchIntervalSeconds: number;
@@ -78,6 +121,7 @@ export function resolveOptions(options: SessionEngineOptions): ResolvedOptions {
     };
   }
   return {
+    tokens: resolveTokenOptions(options.tokens ?? {}),
     idleTimeoutSeconds: idle,
     absoluteTimeoutSeconds: absolute,
     touchIntervalSeconds: checkSeconds(options.touchIntervalSeconds ?? 60, 'touchIntervalSeconds'),
@@ -101,6 +145,45 @@ export function resolveOptions(options: SessionEngineOptions): ResolvedOptions {
     ),
     background: options.background ?? true,
   };
+}
+
+function resolveTokenOptions(tokens: TokenOptions): ResolvedTokenOptions {
+  const secret = tokens.keyEncryptionSecret;
+  if (secret !== undefined && (typeof secret !== 'string' || secret.length < 32)) {
+    throw new ValidationError(
+      'tokens.keyEncryptionSecret',
+      'must be a string of at least 32 characters',
+    );
+  }
+  return {
+    issuer: checkSubject(tokens.issuer ?? 'sessionkeeper', 'tokens.issuer'),
+    audience: checkSubject(tokens.audience ?? 'sessionkeeper', 'tokens.audience'),
+    accessTokenTtlSeconds: checkSeconds(
+      tokens.accessTokenTtlSeconds ?? 900,
+      'tokens.accessTokenTtlSeconds',
+    ),
+    refreshGraceSeconds: checkSeconds(
+      tokens.refreshGraceSeconds ?? 15,
+      'tokens.refreshGraceSeconds',
+    ),
+    clockToleranceSeconds: checkNonNegative(
+      tokens.clockToleranceSeconds ?? 30,
+      'tokens.clockToleranceSeconds',
+    ),
+    keyRotationIntervalSeconds: checkSeconds(
+      tokens.keyRotationIntervalSeconds ?? 2_592_000,
+      'tokens.keyRotationIntervalSeconds',
+    ),
+    keyEncryptionSecret: secret ?? null,
+    denylist: tokens.denylist ?? false,
+  };
+}
+
+function checkNonNegative(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ValidationError(field, 'must be a number of seconds, 0 or more');
+  }
+  return value;
 }
 
 export function checkIdleWithinAbsolute(

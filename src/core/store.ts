@@ -26,10 +26,54 @@ export interface SessionRecord {
   /** `idle` | `absolute` once expired; the revoke reason once revoked; null while active. */
   endReason: string | null;
   endedAtMs: number | null;
+  /** Refresh-token state, for sessions created with tokens; null otherwise. */
+  refresh: RefreshState | null;
 }
 
-/** A record as it was when an event happened; the secret hash is never part of an event. */
-export type SessionSnapshot = Omit<SessionRecord, 'secretHash'>;
+/**
+ * The refresh-token family of one session. Hashes only: a refresh secret is never stored. The
+ * current token's successor is `HMAC-SHA256(key = presented secret, nonce)`, so only the holder of
+ * the previous token can recompute it from the stored nonce (see `src/core/refresh-token.ts`).
+ */
+export interface RefreshState {
+  /** base64url SHA-256 of the current refresh secret. */
+  hash: string;
+  /** Hash of the token the current one replaced; null before the first rotation. */
+  previousHash: string | null;
+  /** The random nonce the current secret was derived with (empty before the first rotation). */
+  nonce: string;
+  /** When the current token was issued (epoch ms): the `iat` of its access token. */
+  rotatedAtMs: number;
+}
+
+/** The new family state a rotation writes when the presented token is the current one. */
+export interface RefreshRotation {
+  hash: string;
+  nonce: string;
+}
+
+/**
+ * What `rotateRefresh` did:
+ * - `rotated`: the presented token was current; the rotation is written and the session touched.
+ * - `replayed`: the presented token was the previous one, within the grace window; nothing written.
+ * - `reused`: the presented token was the previous one after the grace window; the session is now
+ *   revoked with reason `refresh-token-reused` (events `refresh.reused` and `revoked`).
+ * - `rejected`: nothing written; `record` is null for an unknown session, else the session is not
+ *   active at `nowMs`, has no refresh family, or the token is neither current nor previous.
+ */
+export type RefreshOutcome =
+  | { kind: 'rotated' | 'replayed' | 'reused'; record: SessionRecord }
+  | { kind: 'rejected'; record: SessionRecord | null };
+
+/** The signing keyring, as an opaque JSON document with an optimistic-concurrency version. */
+export interface KeyringDocument {
+  /** 1 for the first saved document, +1 on every save. */
+  version: number;
+  json: string;
+}
+
+/** A record as it was when an event happened; secrets' hashes are never part of an event. */
+export type SessionSnapshot = Omit<SessionRecord, 'secretHash' | 'refresh'>;
 
 /** An event waiting in the store's durable outbox. */
 export interface StoredEvent {
@@ -159,6 +203,33 @@ export interface SessionStore {
    * `endedAtMs <= purgeBeforeMs`. Each batch is short, so validations are never blocked for long.
    */
   sweep(nowMs: number, limit: number, purgeBeforeMs: number): Promise<SweepResult>;
+
+  /**
+   * Rotates the refresh family of session `id` when `presentedHash` is its current hash: in one
+   * atomic step sets `refresh = {hash: next.hash, previousHash: presentedHash, nonce: next.nonce,
+   * rotatedAtMs: nowMs}`, records activity as `touch` does, and appends a `refresh.rotated` event
+   * (reason null). Of concurrent callers presenting one token exactly one rotates; the others then
+   * find it to be the previous token (`replayed`). See `RefreshOutcome` for the other cases;
+   * `reused` revokes only this one session, appending `refresh.reused` (reason
+   * `refresh-token-reused`) and then `revoked`. A failure rejects with `StoreUnavailableError`
+   * having written nothing.
+   */
+  rotateRefresh(
+    id: string,
+    presentedHash: string,
+    next: RefreshRotation,
+    nowMs: number,
+    graceMs: number,
+  ): Promise<RefreshOutcome>;
+
+  /** The stored keyring, or null before the first save. */
+  loadKeyring(): Promise<KeyringDocument | null>;
+
+  /**
+   * Saves the keyring if the stored version is still `expectedVersion` (0: none saved yet), as
+   * version `expectedVersion + 1`. Returns false, writing nothing, when another writer got there first.
+   */
+  saveKeyring(expectedVersion: number, json: string): Promise<boolean>;
 
   /**
    * Claims up to `limit` outbox events that nobody holds (never claimed, or claimed more than

@@ -34,7 +34,13 @@ export interface SessionTiming {
   readonly ageSeconds: number;
 }
 
-export type EventType = 'created' | 'expired' | 'revoked' | 'evicted';
+export type EventType =
+  | 'created'
+  | 'expired'
+  | 'revoked'
+  | 'evicted'
+  | 'refresh.rotated'
+  | 'refresh.reused';
 
 /** A session lifecycle event. Delivered at least once, normally exactly once, across all instances. */
 export interface SessionEvent<Data extends SessionData = SessionData> {
@@ -42,7 +48,7 @@ export interface SessionEvent<Data extends SessionData = SessionData> {
   readonly id: string;
   readonly type: EventType;
   readonly at: Date;
-  /** `idle` | `absolute` for `expired`; the revoke reason for `revoked`; `evicted` for `evicted`. */
+  /** `idle` | `absolute` for `expired`; the revoke reason for `revoked`; `evicted` for `evicted`; null for `refresh.rotated`. */
   readonly reason: string | null;
   /** The session as it was when the event happened, data included (so hooks can clean up). */
   readonly session: Session<Data>;

@@ -5,7 +5,10 @@ import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../cor
 import type {
   CreateLimits,
   CreateOutcome,
+  KeyringDocument,
   ListPage,
+  RefreshOutcome,
+  RefreshRotation,
   SessionRecord,
   SessionStore,
   StoredEvent,
@@ -27,6 +30,7 @@ export class MemoryStore implements SessionStore {
   readonly durable = false;
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #outbox = new Map<string, OutboxEntry>();
+  #keyring: KeyringDocument | null = null;
   #closed = false;
 
   async ping(): Promise<void> {
@@ -56,7 +60,7 @@ export class MemoryStore implements SessionStore {
         evictedIds.push(victim.id);
       }
     }
-    const stored = { ...record, leases: { ...record.leases } };
+    const stored = copy(record);
     this.#sessions.set(record.id, stored);
     this.#append('created', nowMs, null, stored);
     return { ok: true, evictedIds };
@@ -173,6 +177,44 @@ export class MemoryStore implements SessionStore {
     return { expired, purged, more };
   }
 
+  async rotateRefresh(
+    id: string,
+    presentedHash: string,
+    next: RefreshRotation,
+    nowMs: number,
+    graceMs: number,
+  ): Promise<RefreshOutcome> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    if (!record) return { kind: 'rejected', record: null };
+    const refresh = record.refresh;
+    if (!refresh || !isActiveAt(record, nowMs)) return { kind: 'rejected', record: copy(record) };
+    if (presentedHash === refresh.hash) {
+      record.refresh = { ...next, previousHash: presentedHash, rotatedAtMs: nowMs };
+      record.lastActiveAtMs = nowMs;
+      record.expiresAtMs = computeExpiresAtMs(record);
+      this.#append('refresh.rotated', nowMs, null, record);
+      return { kind: 'rotated', record: copy(record) };
+    }
+    if (presentedHash !== refresh.previousHash) return { kind: 'rejected', record: copy(record) };
+    if (nowMs <= refresh.rotatedAtMs + graceMs) return { kind: 'replayed', record: copy(record) };
+    this.#append('refresh.reused', nowMs, REUSED, record);
+    this.#end(record, 'revoked', REUSED, nowMs, 'revoked');
+    return { kind: 'reused', record: copy(record) };
+  }
+
+  async loadKeyring(): Promise<KeyringDocument | null> {
+    this.#check();
+    return this.#keyring && { ...this.#keyring };
+  }
+
+  async saveKeyring(expectedVersion: number, json: string): Promise<boolean> {
+    this.#check();
+    if ((this.#keyring?.version ?? 0) !== expectedVersion) return false;
+    this.#keyring = { version: expectedVersion + 1, json };
+    return true;
+  }
+
   async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
     this.#check();
     const claimed: StoredEvent[] = [];
@@ -220,7 +262,7 @@ export class MemoryStore implements SessionStore {
   }
 
   #append(type: EventType, atMs: number, reason: string | null, record: SessionRecord): void {
-    const { secretHash: _secretHash, ...session } = copy(record);
+    const { secretHash: _secretHash, refresh: _refresh, ...session } = copy(record);
     const id = randomUUID();
     this.#outbox.set(id, {
       event: { id, type, atMs, reason, session, attempts: 0 },
@@ -233,6 +275,8 @@ export class MemoryStore implements SessionStore {
   }
 }
 
+const REUSED = 'refresh-token-reused';
+
 function copy(record: SessionRecord): SessionRecord {
-  return { ...record, leases: { ...record.leases } };
+  return { ...record, leases: { ...record.leases }, refresh: record.refresh && { ...record.refresh } };
 }

@@ -5,7 +5,8 @@ import { createSessionEngine, type SessionEngine } from '../core/engine.js';
 import { SessionLimitReachedError, ValidationError } from '../core/errors.js';
 import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionStore } from '../core/store.js';
-import type { SessionEvent } from '../core/types.js';
+import type { EventType, SessionEvent } from '../core/types.js';
+import { tokenCases } from './token-conformance.js';
 
 export interface StoreFactory {
   /** A new, empty store (its own file or key prefix) for one test. */
@@ -43,7 +44,15 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       });
       engines.push(engine);
       const events: SessionEvent[] = [];
-      for (const type of ['created', 'expired', 'revoked', 'evicted'] as const) {
+      const types: EventType[] = [
+        'created',
+        'expired',
+        'revoked',
+        'evicted',
+        'refresh.rotated',
+        'refresh.reused',
+      ];
+      for (const type of types) {
         engine.on(type, (event) => {
           events.push(event);
         });
@@ -461,6 +470,8 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(new Set(ids).size).toBe(30);
       });
     });
+
+    describe('access and refresh tokens', () => tokenCases(setup));
 
     describe('concurrency', () => {
       it('never exceeds a subject’s cap under many parallel creations', async () => {
