@@ -58,6 +58,26 @@ export const migrations: readonly Migration[] = [
         CREATE INDEX events_by_claim ON events (claimed_at, seq);
       `),
   },
+  {
+    version: 2,
+    description: 'refresh-token state on sessions, and the signing keyring',
+    // ADD COLUMN only rewrites the schema, not the rows: existing sessions read back with all four
+    // NULL, i.e. without a refresh family. Columns (not one JSON blob) so a rotation updates in place.
+    up: (db) =>
+      db.exec(`
+        ALTER TABLE sessions ADD COLUMN refresh_hash TEXT;
+        ALTER TABLE sessions ADD COLUMN refresh_previous_hash TEXT;
+        ALTER TABLE sessions ADD COLUMN refresh_nonce TEXT;
+        ALTER TABLE sessions ADD COLUMN refresh_rotated_at INTEGER;
+
+        -- One document for the whole file; the CHECK keeps it a single row.
+        CREATE TABLE keyring (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          version INTEGER NOT NULL,
+          json TEXT NOT NULL
+        );
+      `),
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.length;

@@ -1,14 +1,17 @@
-import type { SessionRecord, SessionSnapshot, StoredEvent } from '../core/store.js';
+import type { RefreshState, SessionRecord, SessionSnapshot, StoredEvent } from '../core/store.js';
 import type { EventType, SessionStatus } from '../core/types.js';
 
 /**
- * The `sessions` columns aliased to `SessionRecord` names, so a row needs only `leases` parsed.
- * Every statement that hands a record back selects exactly these.
+ * The `sessions` columns aliased to `SessionRecord` names, so a row needs only `leases` parsed and
+ * the `refresh_*` columns folded into one object. Every statement that hands a record back selects
+ * exactly these.
  */
 export const SESSION_COLUMNS = `id, subject, secret_hash AS secretHash, data AS dataJson,
   created_at AS createdAtMs, last_active_at AS lastActiveAtMs,
   idle_timeout_seconds AS idleTimeoutSeconds, absolute_expires_at AS absoluteExpiresAtMs,
-  leases, expires_at AS expiresAtMs, status, end_reason AS endReason, ended_at AS endedAtMs`;
+  leases, expires_at AS expiresAtMs, status, end_reason AS endReason, ended_at AS endedAtMs,
+  refresh_hash AS refreshHash, refresh_previous_hash AS refreshPreviousHash,
+  refresh_nonce AS refreshNonce, refresh_rotated_at AS refreshRotatedAtMs`;
 
 export interface SessionRow {
   id: string;
@@ -25,6 +28,11 @@ export interface SessionRow {
   status: SessionStatus;
   endReason: string | null;
   endedAtMs: number | null;
+  /** NULL for sessions without a refresh family; then the other three are NULL too. */
+  refreshHash: string | null;
+  refreshPreviousHash: string | null;
+  refreshNonce: string | null;
+  refreshRotatedAtMs: number | null;
 }
 
 export function toRecord(row: SessionRow): SessionRecord {
@@ -42,7 +50,25 @@ export function toRecord(row: SessionRow): SessionRecord {
     status: row.status,
     endReason: row.endReason,
     endedAtMs: row.endedAtMs,
+    refresh:
+      row.refreshHash === null
+        ? null
+        : {
+            hash: row.refreshHash,
+            previousHash: row.refreshPreviousHash,
+            nonce: row.refreshNonce ?? '',
+            rotatedAtMs: row.refreshRotatedAtMs ?? 0,
+          },
   };
+}
+
+/** The `refresh_*` column values, in column order (hash, previous hash, nonce, rotated at). */
+export function refreshColumns(
+  refresh: RefreshState | null,
+): [string | null, string | null, string | null, number | null] {
+  return refresh === null
+    ? [null, null, null, null]
+    : [refresh.hash, refresh.previousHash, refresh.nonce, refresh.rotatedAtMs];
 }
 
 export function leasesJson(leases: Record<string, number>): string | null {
@@ -50,9 +76,9 @@ export function leasesJson(leases: Record<string, number>): string | null {
   return null;
 }
 
-/** The event's copy of the session: everything but the secret hash. */
+/** The event's copy of the session: everything but the secret's and refresh tokens' hashes. */
 export function snapshotJson(record: SessionRecord): string {
-  const { secretHash: _secretHash, ...snapshot } = record;
+  const { secretHash: _secretHash, refresh: _refresh, ...snapshot } = record;
   return JSON.stringify(snapshot satisfies SessionSnapshot);
 }
 

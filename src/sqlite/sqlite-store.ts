@@ -6,7 +6,10 @@ import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../cor
 import type {
   CreateLimits,
   CreateOutcome,
+  KeyringDocument,
   ListPage,
+  RefreshOutcome,
+  RefreshRotation,
   SessionRecord,
   SessionStore,
   StoredEvent,
@@ -15,7 +18,13 @@ import type {
 import type { EventType } from '../core/types.js';
 import { timeOrderedUuid } from './event-id.js';
 import { checkOptions, openDatabase, type SqliteStoreOptions } from './open-database.js';
-import { leasesJson, snapshotJson, toRecord, toStoredEvent } from './session-rows.js';
+import {
+  leasesJson,
+  refreshColumns,
+  snapshotJson,
+  toRecord,
+  toStoredEvent,
+} from './session-rows.js';
 import { toStoreError } from './sqlite-errors.js';
 import { prepareStatements, type Statements } from './statements.js';
 
@@ -26,6 +35,9 @@ import { prepareStatements, type Statements } from './statements.js';
  * `sweep` yields to the event loop between such transactions.
  */
 const SWEEP_TRANSACTION_ROWS = 100;
+
+/** The revoke reason (and `refresh.reused` event reason) when a rotated-out token comes back. */
+const REFRESH_REUSED = 'refresh-token-reused';
 
 /**
  * Sessions in an SQLite file (better-sqlite3, WAL). Every method runs synchronously inside, so it
@@ -178,6 +190,67 @@ export class SqliteStore implements SessionStore {
     return { expired, purged, more };
   }
 
+  async rotateRefresh(
+    id: string,
+    presentedHash: string,
+    next: RefreshRotation,
+    nowMs: number,
+    graceMs: number,
+  ): Promise<RefreshOutcome> {
+    // IMMEDIATE: of concurrent rotations with one token (any process), the first sees it current
+    // and rotates; the rest, serialized behind it, see it as the previous one.
+    return this.#write((): RefreshOutcome => {
+      const row = this.#s.getById.get(id);
+      if (row === undefined) return { kind: 'rejected', record: null };
+      const record = toRecord(row);
+      const refresh = record.refresh;
+      if (refresh === null || !isActiveAt(record, nowMs)) return { kind: 'rejected', record };
+      if (presentedHash === refresh.hash) {
+        // Counts as activity like touch: leases stay as stored (past ones cannot extend the
+        // deadline anyway, since the idle window now runs from nowMs).
+        record.refresh = {
+          hash: next.hash,
+          previousHash: presentedHash,
+          nonce: next.nonce,
+          rotatedAtMs: nowMs,
+        };
+        record.lastActiveAtMs = nowMs;
+        record.expiresAtMs = computeExpiresAtMs(record);
+        this.#s.rotateRefresh.run(
+          nowMs,
+          record.expiresAtMs,
+          next.hash,
+          presentedHash,
+          next.nonce,
+          nowMs,
+          id,
+        );
+        this.#append('refresh.rotated', nowMs, null, record);
+        return { kind: 'rotated', record };
+      }
+      if (presentedHash !== refresh.previousHash) return { kind: 'rejected', record };
+      // A client that lost the answer to its rotation may retry with the old token for a while.
+      if (nowMs <= refresh.rotatedAtMs + graceMs) return { kind: 'replayed', record };
+      // Later, the old token is presumed stolen: end the whole family.
+      this.#append('refresh.reused', nowMs, REFRESH_REUSED, record);
+      this.#end(record, 'revoked', REFRESH_REUSED, nowMs, 'revoked');
+      return { kind: 'reused', record };
+    });
+  }
+
+  async loadKeyring(): Promise<KeyringDocument | null> {
+    return this.#run(() => this.#s.loadKeyring.get() ?? null);
+  }
+
+  async saveKeyring(expectedVersion: number, json: string): Promise<boolean> {
+    // Compare-and-set under the write lock, so of writers expecting one version exactly one wins.
+    return this.#write(() => {
+      if ((this.#s.keyringVersion.get() ?? 0) !== expectedVersion) return false;
+      this.#s.saveKeyring.run(expectedVersion + 1, json);
+      return true;
+    });
+  }
+
   async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
     return this.#write(() =>
       this.#s.claimable.all(limit, nowMs - leaseMs, limit, limit).map((row) => {
@@ -248,6 +321,7 @@ export class SqliteStore implements SessionStore {
       r.status,
       r.endReason,
       r.endedAtMs,
+      ...refreshColumns(r.refresh),
     );
     this.#append('created', nowMs, null, r);
     return { ok: true, evictedIds };

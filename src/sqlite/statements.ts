@@ -26,6 +26,10 @@ export interface Statements {
       status: SessionStatus,
       endReason: string | null,
       endedAtMs: number | null,
+      refreshHash: string | null,
+      refreshPreviousHash: string | null,
+      refreshNonce: string | null,
+      refreshRotatedAtMs: number | null,
     ]
   >;
   countActive: Query<[nowMs: number], number>;
@@ -43,6 +47,17 @@ export interface Statements {
   setLeases: Query<
     [lastActiveAtMs: number, leases: string | null, expiresAtMs: number, id: string]
   >;
+  rotateRefresh: Query<
+    [
+      lastActiveAtMs: number,
+      expiresAtMs: number,
+      hash: string,
+      previousHash: string,
+      nonce: string,
+      rotatedAtMs: number,
+      id: string,
+    ]
+  >;
   setData: Query<[dataJson: string, id: string, nowMs: number], SessionRow>;
   revoke: Query<[reason: string, endedAtMs: number, id: string, nowMs: number], SessionRow>;
   dueForExpiry: Query<[nowMs: number, limit: number], SessionRow & { seq: number }>;
@@ -55,6 +70,9 @@ export interface Statements {
   claimable: Query<[limit: number, cutoffMs: number, limit: number, limit: number], EventRow>;
   markClaimed: Query<[claimedAtMs: number, attempts: number, seq: number]>;
   ack: Query<[idsJson: string]>;
+  loadKeyring: Query<[], { version: number; json: string }>;
+  keyringVersion: Query<[], number>;
+  saveKeyring: Query<[version: number, json: string]>;
 }
 
 export function prepareStatements(db: Database.Database): Statements {
@@ -63,8 +81,9 @@ export function prepareStatements(db: Database.Database): Statements {
     getById: db.prepare(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`),
     insert: db.prepare(
       `INSERT INTO sessions (id, subject, secret_hash, data, created_at, last_active_at,
-         idle_timeout_seconds, absolute_expires_at, leases, expires_at, status, end_reason, ended_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         idle_timeout_seconds, absolute_expires_at, leases, expires_at, status, end_reason, ended_at,
+         refresh_hash, refresh_previous_hash, refresh_nonce, refresh_rotated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     countActive: db
       .prepare<[nowMs: number], number>(`SELECT count(*) FROM sessions WHERE ${ACTIVE}`)
@@ -98,6 +117,10 @@ export function prepareStatements(db: Database.Database): Statements {
     touch: db.prepare('UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE id = ?'),
     setLeases: db.prepare(
       'UPDATE sessions SET last_active_at = ?, leases = ?, expires_at = ? WHERE id = ?',
+    ),
+    rotateRefresh: db.prepare(
+      `UPDATE sessions SET last_active_at = ?, expires_at = ?, refresh_hash = ?,
+         refresh_previous_hash = ?, refresh_nonce = ?, refresh_rotated_at = ? WHERE id = ?`,
     ),
     setData: db.prepare(
       `UPDATE sessions SET data = ? WHERE id = ? AND ${ACTIVE} RETURNING ${SESSION_COLUMNS}`,
@@ -141,5 +164,11 @@ export function prepareStatements(db: Database.Database): Statements {
     ),
     markClaimed: db.prepare('UPDATE events SET claimed_at = ?, attempts = ? WHERE seq = ?'),
     ack: db.prepare('DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))'),
+    loadKeyring: db.prepare('SELECT version, json FROM keyring WHERE id = 1'),
+    keyringVersion: db.prepare<[], number>('SELECT version FROM keyring WHERE id = 1').pluck(),
+    saveKeyring: db.prepare(
+      `INSERT INTO keyring (id, version, json) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET version = excluded.version, json = excluded.json`,
+    ),
   };
 }

@@ -1,7 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { createSessionEngine } from '../../src/core/engine.js';
 import { StoreUnavailableError, ValidationError } from '../../src/core/errors.js';
+import { formatSessionToken, generateSecret, hashSecret } from '../../src/core/token.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { LATEST_SCHEMA_VERSION, migrations } from '../../src/sqlite/migrations.js';
 import { buildRecord } from './fixtures/records.js';
@@ -49,7 +52,7 @@ describe('sqlite schema and opening', () => {
         .prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .pluck()
         .all();
-      expect(tables).toEqual(['events', 'sessions']);
+      expect(tables).toEqual(['events', 'keyring', 'sessions']);
     });
   });
 
@@ -62,6 +65,92 @@ describe('sqlite schema and opening', () => {
     const second = createSqliteStore({ path });
     expect(await second.get(record.id)).toEqual(record);
     await second.close();
+  });
+
+  it('upgrades a version-1 file in place: its sessions still validate, its events are kept', async () => {
+    const path = tempPath('v1.db');
+    const nowMs = Date.now();
+    const secret = generateSecret();
+    const old = { ...buildRecord('old-user', nowMs), secretHash: hashSecret(secret) };
+    const { secretHash: _secretHash, refresh: _refresh, ...v1Snapshot } = old;
+    // The file as sessionkeeper wrote it before refresh tokens: schema 1, rows in its columns.
+    const v1 = new Database(path);
+    v1.pragma('journal_mode = WAL');
+    v1.transaction(() => {
+      migrations[0]?.up(v1);
+      v1.pragma('user_version = 1');
+    })();
+    v1.prepare(
+      `INSERT INTO sessions (id, subject, secret_hash, data, created_at, last_active_at,
+         idle_timeout_seconds, absolute_expires_at, leases, expires_at, status, end_reason, ended_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, 'active', NULL, NULL)`,
+    ).run(
+      old.id,
+      old.subject,
+      old.secretHash,
+      old.dataJson,
+      old.createdAtMs,
+      old.lastActiveAtMs,
+      old.idleTimeoutSeconds,
+      old.absoluteExpiresAtMs,
+      old.expiresAtMs,
+    );
+    v1.prepare(
+      `INSERT INTO events (id, type, at, reason, session) VALUES ('v1-event', 'created', ?, NULL, ?)`,
+    ).run(nowMs, JSON.stringify(v1Snapshot));
+    v1.close();
+
+    const store = createSqliteStore({ path });
+    inspect(path, (db) => {
+      expect(db.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+      const columns = db
+        .prepare<[string], string>('SELECT name FROM pragma_table_info(?)')
+        .pluck()
+        .all('sessions');
+      expect(columns).toEqual(
+        expect.arrayContaining([
+          'refresh_hash',
+          'refresh_previous_hash',
+          'refresh_nonce',
+          'refresh_rotated_at',
+        ]),
+      );
+    });
+    expect(await store.get(old.id)).toEqual({ ...old, refresh: null });
+    expect(await store.loadKeyring()).toBeNull();
+    const engine = await createSessionEngine({
+      store,
+      background: false,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const result = await engine.validate(formatSessionToken(old.id, secret));
+      expect(result.ok).toBe(true);
+      if (result.ok) {
+        expect(result.session.subject).toBe('old-user');
+        expect(result.session.status).toBe('active');
+      }
+      const events = await store.claimEvents(nowMs, 100, 60_000);
+      expect(events).toEqual([
+        {
+          id: 'v1-event',
+          type: 'created',
+          atMs: nowMs,
+          reason: null,
+          session: v1Snapshot,
+          attempts: 0,
+        },
+      ]);
+      // The upgraded file takes new sessions with refresh families alongside the old ones.
+      const fresh = buildRecord('new-user', nowMs, { refreshHash: 'first-refresh-hash' });
+      await store.create(fresh, {}, nowMs);
+      expect(await store.get(fresh.id)).toEqual(fresh);
+      const next = { hash: 'second-refresh-hash', nonce: 'n' };
+      const outcome = await store.rotateRefresh(fresh.id, 'first-refresh-hash', next, nowMs, 1000);
+      expect(outcome.kind).toBe('rotated');
+    } finally {
+      await engine.close();
+    }
   });
 
   it('refuses a file written by a newer version, says so, and leaves it unchanged', () => {

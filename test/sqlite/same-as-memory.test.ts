@@ -29,6 +29,7 @@ function describeOutcome(value: unknown): string {
     return v.ok ? ((v.evictedIds as string[]).length > 0 ? 'ok+evicted' : 'ok') : 'refused';
   if ('purged' in v) return v.purged ? 'purged' : v.expired ? 'expired' : 'nothing';
   if ('nextCursor' in v) return v.nextCursor ? 'paged' : 'last';
+  if ('kind' in v) return String(v.kind);
   return Object.keys(v.leases as object).length > 0 ? 'leased' : 'record';
 }
 
@@ -51,6 +52,10 @@ async function replay(seed: number, steps: number): Promise<void> {
   const stores: [SessionStore, SessionStore] = [memory, sqlite];
   const both = <T>(op: (store: SessionStore) => Promise<T>) => Promise.all(stores.map(op));
   const ids: string[] = ['unknown-session-id'];
+  /** Every refresh hash issued per session, so rotations present current, old and older ones. */
+  const refreshHashes = new Map<string, string[]>();
+  /** Sessions in the order of their rotations: the latest are likely still active. */
+  const lastRotated: string[] = [];
   const subjects = ['ada', 'bob', 'cy'];
   const claimed: [string[], string[]] = [[], []];
   const cursors = new Map<string, string | null>();
@@ -69,13 +74,15 @@ async function replay(seed: number, steps: number): Promise<void> {
         seen.add(`${label}:${describeOutcome(fromMemory)}`);
         return fromMemory as T;
       };
-      switch (int(11)) {
+      switch (int(12)) {
         case 0:
         case 1: {
+          const refreshHash = next() < 0.7 ? `refresh-${step}` : undefined;
           const record = buildRecord(subject, nowMs, {
             idleTimeoutSeconds: pick([5, 12.5, 30, 60]),
             absoluteTimeoutSeconds: pick([40, 90, 300]),
             dataJson: JSON.stringify({ step }),
+            ...(refreshHash === undefined ? {} : { refreshHash }),
           });
           const limits: CreateLimits = {};
           if (next() < 0.5)
@@ -85,6 +92,7 @@ async function replay(seed: number, steps: number): Promise<void> {
             s.create({ ...record, leases: {} }, limits, nowMs),
           );
           if (outcome.ok) ids.push(record.id);
+          if (outcome.ok && refreshHash) refreshHashes.set(record.id, [refreshHash]);
           break;
         }
         case 2:
@@ -127,6 +135,37 @@ async function replay(seed: number, steps: number): Promise<void> {
           );
           claimed[0].push(...(fromMemory ?? []).map((e) => e.id));
           claimed[1].push(...(fromSqlite ?? []).map((e) => e.id));
+          break;
+        }
+        case 10: {
+          // Mostly recently rotated sessions, presenting their current or previous token: the
+          // replayed and reused answers need such a session, and are rare otherwise.
+          const recent = lastRotated.slice(-3);
+          const target = recent.length > 0 && next() < 0.7 ? pick(recent) : id;
+          const issued = refreshHashes.get(target) ?? [];
+          const presented = pick([...issued, ...issued.slice(-2), 'never-issued']);
+          const rotation = { hash: `refresh-${step}`, nonce: `nonce-${step}` };
+          const graceMs = pick([0, 5000, 60_000]);
+          const outcome = await check('rotateRefresh', (s) =>
+            s.rotateRefresh(target, presented, rotation, nowMs, graceMs),
+          );
+          if (outcome.kind !== 'rotated') break;
+          issued.push(rotation.hash);
+          lastRotated.push(target);
+          if (next() < 0.5) {
+            // The old token again a little later: a client retrying, or an attacker.
+            nowMs += pick([0, 1000, 6000]);
+            const retryGraceMs = pick([0, 5000]);
+            await check('rotateRefresh', (s) =>
+              s.rotateRefresh(
+                target,
+                presented,
+                { hash: 'retry', nonce: 'retry' },
+                nowMs,
+                retryGraceMs,
+              ),
+            );
+          }
           break;
         }
         default: {
@@ -175,6 +214,10 @@ describe('sqlite store answers exactly as the memory reference store', () => {
         'list:paged',
         'sweep:expired',
         'sweep:purged',
+        'rotateRefresh:rotated',
+        'rotateRefresh:replayed',
+        'rotateRefresh:reused',
+        'rotateRefresh:rejected',
       ]),
     );
   });

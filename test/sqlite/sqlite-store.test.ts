@@ -60,6 +60,12 @@ describe('sqlite store specifics', () => {
       ['list', () => store.list('u', { limit: 5, cursor: null }, T0)],
       ['countActive', () => store.countActive(T0)],
       ['sweep', () => store.sweep(T0, 10, T0)],
+      [
+        'rotateRefresh',
+        () => store.rotateRefresh('someid', 'h', { hash: 'h2', nonce: 'n' }, T0, 0),
+      ],
+      ['loadKeyring', () => store.loadKeyring()],
+      ['saveKeyring', () => store.saveKeyring(0, '{}')],
       ['claimEvents', () => store.claimEvents(T0, 10, 1000)],
       ['ackEvents', () => store.ackEvents(['x'])],
     ];
