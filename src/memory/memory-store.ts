@@ -278,5 +278,9 @@ export class MemoryStore implements SessionStore {
 const REUSED = 'refresh-token-reused';
 
 function copy(record: SessionRecord): SessionRecord {
-  return { ...record, leases: { ...record.leases }, refresh: record.refresh && { ...record.refresh } };
+  return {
+    ...record,
+    leases: { ...record.leases },
+    refresh: record.refresh && { ...record.refresh },
+  };
 }

@@ -41,7 +41,7 @@ export function clientForUrl(
     const client = new Cluster(parsed.nodes, {
       lazyConnect: true,
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      enableAutoPipelining: true, // per master; see the standalone options below
       clusterRetryStrategy: reconnectDelayMs,
       slotsRefreshTimeout: timeouts.connectTimeoutMs,
       redisOptions: { ...failFast(timeouts), ...auth, ...tls },
@@ -54,6 +54,8 @@ export function clientForUrl(
     ...tls,
     db: parsed.db,
     enableOfflineQueue: false,
+    // Commands issued in one event-loop turn (concurrent validations, the fan-outs over all
+    // shards) leave in one write, so throughput is not capped at one round trip per command.
     enableAutoPipelining: true,
     retryStrategy: reconnectDelayMs,
   } satisfies RedisOptions;

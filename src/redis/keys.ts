@@ -15,11 +15,13 @@ import { ValidationError } from '../core/errors.js';
  *
  *   <prefix>{sss}:s:<id>   hash  one session (fields in record-codec.ts)
  *   <prefix>{sss}:exp      zset  active sessions by expiresAtMs (sweeper)
- *   <prefix>{sss}:lru      zset  active sessions by lastActiveAtMs (eviction)
+ *   <prefix>{sss}:lru      zset  active sessions by lastActiveAtMs (global eviction; kept only
+ *                               under a global cap with policy evict: see lib.lua)
  *   <prefix>{sss}:sub      zset  active sessions by subject (lexicographic, <subjectTag><id>)
  *   <prefix>{sss}:ended    zset  ended sessions by endedAtMs (purge)
  *   <prefix>{sss}:ev/:evq/:evc   outbox: payloads, never-claimed ids, claimed ids
  *   <prefix>{outbox}:shards      hash  shards whose outbox may hold events (see redis-store.ts)
+ *   <prefix>{keyring}            hash  the signing keyring: v version, j JSON (save-keyring.lua)
  */
 export const SHARD_COUNT = 1024;
 
@@ -119,6 +121,10 @@ export function shardKeys(prefix: string, shard: number): ShardKeys {
 
 export function outboxHintKey(prefix: string): string {
   return `${prefix}{outbox}:shards`;
+}
+
+export function keyringKey(prefix: string): string {
+  return `${prefix}{keyring}`;
 }
 
 export function sessionKey(prefix: string, shard: number, id: string): string {

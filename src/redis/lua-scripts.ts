@@ -17,11 +17,13 @@ export const SCRIPT_NAMES = [
   'oldest-active',
   'sweep',
   'claim-events',
+  'rotate-refresh',
   'forget-outbox-shards',
+  'save-keyring',
 ] as const;
 
 /** Scripts that do not work on a shard, so lib.lua is not prepended. */
-const WITHOUT_LIB: ReadonlySet<ScriptName> = new Set(['forget-outbox-shards']);
+const WITHOUT_LIB: ReadonlySet<ScriptName> = new Set(['forget-outbox-shards', 'save-keyring']);
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 

@@ -1,10 +1,12 @@
+import { computeExpiresAtMs } from '../core/expiry.js';
 import type { SessionRecord, SessionSnapshot, StoredEvent } from '../core/store.js';
 import type { EventType, SessionStatus } from '../core/types.js';
 
 /**
- * A session is one Redis hash with one-letter fields (lib.lua lists them): short names keep a
- * session within Redis's compact hash encoding, and nothing is stored twice. Absent fields mean
- * the common case: no leases (L), still active (s, r, n).
+ * A session is one Redis hash with one-letter fields (lib.lua lists them and says why): short
+ * names and small numbers keep a session within Redis's compact hash encoding and its smaller
+ * allocation classes, and nothing is stored that can be recomputed. Absent fields mean the common
+ * case: no leases (L), still active (s, r, n), expiresAtMs as computeExpiresAtMs gives it (e).
  */
 
 /** Leases travel as JSON with the instants as strings, so Lua never reformats a number. */
@@ -25,48 +27,82 @@ function decodeLeases(json: string | undefined): Record<string, number> {
   return leases;
 }
 
-function fieldsOf(flat: readonly unknown[]): Map<string, string> {
-  const fields = new Map<string, string>();
+type Fields = Readonly<Record<string, string | undefined>>;
+
+function fieldsOf(flat: readonly unknown[]): Fields {
+  const fields: Record<string, string> = {};
   for (let k = 0; k + 1 < flat.length; k += 2) {
     const name = flat[k];
     const value = flat[k + 1];
-    if (typeof name === 'string' && typeof value === 'string') fields.set(name, value);
+    if (typeof name === 'string' && typeof value === 'string') fields[name] = value;
   }
   return fields;
 }
 
-function required(fields: Map<string, string>, name: string, id: string): string {
-  const value = fields.get(name);
+function required(fields: Fields, name: string, id: string): string {
+  const value = fields[name];
   if (value === undefined) throw new Error(`Redis session ${id} lacks field ${name}`);
   return value;
 }
 
-function decodeSnapshot(id: string, fields: Map<string, string>): SessionSnapshot {
-  const endedAt = fields.get('n');
+/** One literal for the whole record: validation decodes one per call, so this path stays lean. */
+function decodeRecord(id: string, fields: Fields, secretHash: string): SessionRecord {
+  const createdAtMs = Number(required(fields, 'c', id));
+  const lastActiveAtMs = Number(required(fields, 'l', id));
+  const idleTimeoutSeconds = Number(required(fields, 'i', id));
+  // Older records (and values a difference would not give back exactly) store `a` absolute.
+  const { a, e, n } = fields;
+  const absoluteExpiresAtMs =
+    a === undefined ? createdAtMs + Number(required(fields, 'A', id)) : Number(a);
+  const leases = decodeLeases(fields.L);
+  const refreshHash = fields.f;
   return {
     id,
     subject: required(fields, 'u', id),
+    secretHash,
     dataJson: required(fields, 'd', id),
-    createdAtMs: Number(required(fields, 'c', id)),
-    lastActiveAtMs: Number(required(fields, 'l', id)),
-    idleTimeoutSeconds: Number(required(fields, 'i', id)),
-    absoluteExpiresAtMs: Number(required(fields, 'a', id)),
-    leases: decodeLeases(fields.get('L')),
-    expiresAtMs: Number(required(fields, 'e', id)),
-    status: (fields.get('s') ?? 'active') as SessionStatus,
-    endReason: fields.get('r') ?? null,
-    endedAtMs: endedAt === undefined ? null : Number(endedAt),
+    createdAtMs,
+    lastActiveAtMs,
+    idleTimeoutSeconds,
+    absoluteExpiresAtMs,
+    leases,
+    // Not stored unless the caller's value differed from the formula (lib.lua's load does alike).
+    expiresAtMs:
+      e === undefined
+        ? computeExpiresAtMs({ lastActiveAtMs, idleTimeoutSeconds, absoluteExpiresAtMs, leases })
+        : Number(e),
+    status: (fields.s ?? 'active') as SessionStatus,
+    endReason: fields.r ?? null,
+    endedAtMs: n === undefined ? null : Number(n),
+    refresh:
+      refreshHash === undefined
+        ? null
+        : {
+            hash: refreshHash,
+            previousHash: fields.p ?? null,
+            nonce: fields.o ?? '',
+            rotatedAtMs:
+              fields.t === undefined
+                ? createdAtMs + Number(required(fields, 'T', id))
+                : Number(fields.t),
+          },
   };
 }
 
-function decodeFields(id: string, fields: Map<string, string>): SessionRecord | null {
-  if (fields.size === 0) return null;
-  return { ...decodeSnapshot(id, fields), secretHash: required(fields, 'h', id) };
+function decodeSnapshot(id: string, fields: Fields): SessionSnapshot {
+  const { secretHash: _secretHash, refresh: _refresh, ...snapshot } = decodeRecord(id, fields, '');
+  return snapshot;
+}
+
+function decodeFields(id: string, fields: Fields): SessionRecord | null {
+  // HGETALL of a missing key is empty.
+  if (fields.h === undefined && Object.keys(fields).length === 0) return null;
+  return decodeRecord(id, fields, required(fields, 'h', id));
 }
 
 /** A record from ioredis' HGETALL object; null when the hash does not exist. */
 export function decodeHash(id: string, hash: Record<string, string>): SessionRecord | null {
-  return decodeFields(id, new Map(Object.entries(hash)));
+  return decodeFields(id, hash);
 }
 
 /** A record as scripts return it: `{id, field, value, ...}`. */

@@ -4,7 +4,10 @@ import { StoreUnavailableError, ValidationError } from '../core/errors.js';
 import type {
   CreateLimits,
   CreateOutcome,
+  KeyringDocument,
   ListPage,
+  RefreshOutcome,
+  RefreshRotation,
   SessionRecord,
   SessionStore,
   StoredEvent,
@@ -13,7 +16,14 @@ import type {
 import { pingAll } from './connection.js';
 import { allocate } from './fan-out.js';
 import { type GlobalLimitPlan, planGlobalLimit } from './global-limit.js';
-import { newSessionId, SHARD_COUNT, shardOfId, shardOfSubject, subjectTag } from './keys.js';
+import {
+  keyringKey,
+  newSessionId,
+  SHARD_COUNT,
+  shardOfId,
+  shardOfSubject,
+  subjectTag,
+} from './keys.js';
 import { Outbox } from './outbox.js';
 import { decodeHash, decodeRecordReply, encodeLeases } from './record-codec.js';
 import type { ShardClient } from './shard-client.js';
@@ -90,6 +100,10 @@ export class RedisStore implements SessionStore {
       String(limits.global?.max ?? -1),
       limits.global?.policy ?? '',
       String(plan?.othersActive ?? 0),
+      record.refresh?.hash ?? '',
+      record.refresh?.previousHash ?? '',
+      record.refresh?.nonce ?? '',
+      String(record.refresh?.rotatedAtMs ?? 0),
       ...(plan?.localVictims ?? []),
     ]);
     if (typeof reply === 'number') throw scriptFailure(reply, record.id);
@@ -243,6 +257,47 @@ export class RedisStore implements SessionStore {
     return result;
   }
 
+  async rotateRefresh(
+    id: string,
+    presentedHash: string,
+    next: RefreshRotation,
+    nowMs: number,
+    graceMs: number,
+  ): Promise<RefreshOutcome> {
+    this.#check();
+    const shard = shardOfId(id);
+    if (shard === null) return { kind: 'rejected', record: null };
+    const reply = await this.#shards.script('rotate-refresh', shard, nowMs, id, [
+      id,
+      presentedHash,
+      next.hash,
+      next.nonce,
+      String(graceMs),
+    ]);
+    const [outcome, record] = asArray(reply);
+    if (outcome === 1 || outcome === 3) await this.#outbox.appended([shard]);
+    if (record === undefined) return { kind: 'rejected', record: null };
+    const kind = REFRESH_OUTCOMES[Number(outcome)] ?? 'rejected';
+    return { kind, record: decodeRecordReply(record) };
+  }
+
+  async loadKeyring(): Promise<KeyringDocument | null> {
+    this.#check();
+    const key = keyringKey(this.#shards.prefix);
+    const [version, json] = await this.#shards.call(() => this.#shards.client.hmget(key, 'v', 'j'));
+    return version == null || json == null ? null : { version: Number(version), json };
+  }
+
+  async saveKeyring(expectedVersion: number, json: string): Promise<boolean> {
+    this.#check();
+    const reply = await this.#shards.scriptWithKeys(
+      'save-keyring',
+      [keyringKey(this.#shards.prefix)],
+      [String(expectedVersion), json],
+    );
+    return reply === 1;
+  }
+
   async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
     this.#check();
     return this.#outbox.claim(nowMs, limit, leaseMs);
@@ -270,6 +325,14 @@ export class RedisStore implements SessionStore {
       throw new StoreUnavailableError(`The session store at ${this.location} is closed`);
   }
 }
+
+/** rotate-refresh.lua's outcome codes. */
+const REFRESH_OUTCOMES: Record<number, RefreshOutcome['kind']> = {
+  0: 'rejected',
+  1: 'rotated',
+  2: 'replayed',
+  3: 'reused',
+};
 
 /** Global evictions in least-recently-active order: the planned victims, then any extra ones. */
 function globalEvictionOrder(plan: GlobalLimitPlan | null, local: string[]): string[] {

@@ -4,7 +4,7 @@ import { ValidationError } from '../../src/core/errors.js';
 import { computeExpiresAtMs, liveLeases } from '../../src/core/expiry.js';
 import { generateSessionId, isValidSessionId } from '../../src/core/token.js';
 import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
-import { shardOfId, shardOfSubject } from '../../src/redis/keys.js';
+import { shardOfId, shardOfSubject, subjectTag } from '../../src/redis/keys.js';
 import { newRecord, T0 } from './records.js';
 import { countKeys, deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from './redis-env.js';
 
@@ -160,7 +160,7 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
   });
 
   describe('encoding', () => {
-    it('stores a session with 64 bytes of data as a compact hash', async () => {
+    it('stores a session with 64 bytes of data as a compact hash, without derivable fields', async () => {
       const prefix = uniquePrefix();
       const store = await open({ keyPrefix: prefix });
       const record = newRecord(store, 'user-12345', T0, {
@@ -170,7 +170,120 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
       await store.create(record, {}, T0);
       const key = `${prefix}{${record.id.slice(0, 3)}}:s:${record.id}`;
       expect(await redis.object('ENCODING', key)).toBe('listpack');
-      expect(await redis.hlen(key)).toBe(9);
+      expect((await redis.hkeys(key)).sort()).toEqual(['A', 'Q', 'c', 'd', 'h', 'i', 'l', 'u']);
+      expect(await redis.hget(key, 'A')).toBe(String(record.absoluteExpiresAtMs - T0));
+      expect(await store.get(record.id)).toEqual(record);
+    });
+
+    it('reads and updates sessions written by the previous layout (absolute a, q and e)', async () => {
+      const prefix = uniquePrefix();
+      const store = await open({ keyPrefix: prefix });
+      const record = newRecord(store, 'legacy', T0, { leases: { job: T0 + 90_000 } });
+      const tag = `${prefix}{${record.id.slice(0, 3)}}`;
+      const key = `${tag}:s:${record.id}`;
+      await redis.hset(key, {
+        u: record.subject,
+        h: record.secretHash,
+        d: record.dataJson,
+        c: String(record.createdAtMs),
+        l: String(record.lastActiveAtMs),
+        i: String(record.idleTimeoutSeconds),
+        a: String(record.absoluteExpiresAtMs),
+        e: String(record.expiresAtMs),
+        L: JSON.stringify({ job: String(T0 + 90_000) }),
+        q: '1768471200000000',
+      });
+      await redis.zadd(`${tag}:exp`, record.expiresAtMs, record.id);
+      await redis.zadd(`${tag}:lru`, record.lastActiveAtMs, record.id);
+      await redis.zadd(`${tag}:sub`, 0, subjectTag(record.subject) + record.id);
+
+      expect(await store.get(record.id)).toEqual(record);
+      const page = await store.list('legacy', { limit: 10, cursor: null }, T0 + 1);
+      expect(page.records).toEqual([record]);
+
+      expect(await store.touch(record.id, T0 + 10_000)).toBe(true);
+      const touched = { ...record, lastActiveAtMs: T0 + 10_000 };
+      touched.expiresAtMs = computeExpiresAtMs(touched);
+      expect(await store.get(record.id)).toEqual(touched);
+      expect(await redis.hexists(key, 'e')).toBe(0); // recomputed from now on
+      expect(await redis.zscore(`${tag}:lru`, record.id)).toBe(String(T0 + 10_000));
+      expect(await redis.zscore(`${tag}:exp`, record.id)).toBe(String(touched.expiresAtMs));
+
+      const revoked = await store.revoke(record.id, 'logout', T0 + 20_000);
+      expect(revoked).toMatchObject({ status: 'revoked', expiresAtMs: touched.expiresAtMs });
+      const [event] = await store.claimEvents(T0 + 20_000, 10, 1000);
+      const { secretHash: _secretHash, refresh: _refresh, ...snapshot } = revoked ?? touched;
+      expect(event).toMatchObject({ type: 'revoked', session: snapshot });
+    });
+
+    it('keeps refresh hashes in the session hash only, never in events', async () => {
+      const prefix = uniquePrefix();
+      const store = await open({ keyPrefix: prefix });
+      const [first, second, nonce] = ['A', 'B', 'C'].map((c) => c.repeat(43));
+      const record = newRecord(store, 'refresher', T0, {
+        refresh: { hash: first as string, previousHash: null, nonce: '', rotatedAtMs: T0 },
+      });
+      await store.create(record, {}, T0);
+      expect(await store.get(record.id)).toEqual(record);
+      const next = { hash: second as string, nonce: (nonce as string).slice(0, 22) };
+      const outcome = await store.rotateRefresh(record.id, first as string, next, T0 + 5_000, 1000);
+      expect(outcome.kind).toBe('rotated');
+      expect(outcome.record?.refresh).toEqual({
+        ...next,
+        previousHash: first,
+        rotatedAtMs: T0 + 5_000,
+      });
+      expect(await store.get(record.id)).toEqual(outcome.record);
+      const key = `${prefix}{${record.id.slice(0, 3)}}:s:${record.id}`;
+      expect(await redis.object('ENCODING', key)).toBe('listpack');
+
+      const events = await store.claimEvents(T0 + 5_000, 10, 1000);
+      expect(events.map((e) => e.type)).toEqual(['created', 'refresh.rotated']);
+      const text = JSON.stringify(events);
+      for (const secret of [first, second, record.secretHash]) expect(text).not.toContain(secret);
+    });
+  });
+
+  describe('activity index', () => {
+    async function lruKeys(prefix: string): Promise<string[]> {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, page] = await redis.scan(cursor, 'MATCH', `${prefix}*:lru`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...page);
+      } while (cursor !== '0');
+      return keys;
+    }
+
+    it('exists only under a global evict cap, and then ranks sessions created before the cap', async () => {
+      const prefix = uniquePrefix();
+      const store = await open({ keyPrefix: prefix });
+      const early = newRecord(store, 'early', T0);
+      const middle = newRecord(store, 'middle', T0 + 1_000);
+      await store.create(early, {}, T0);
+      await store.create(middle, { global: { max: 5, policy: 'refuse' } }, T0 + 1_000);
+      expect(await store.touch(early.id, T0 + 3_000)).toBe(true);
+      expect(await lruKeys(prefix)).toEqual([]);
+
+      // Neither session is in the activity index, yet eviction ranks both: middle is the least
+      // recently active.
+      const late = newRecord(store, 'late', T0 + 4_000);
+      const evict = { global: { max: 2, policy: 'evict' as const } };
+      expect(await store.create(late, evict, T0 + 4_000)).toEqual({
+        ok: true,
+        evictedIds: [middle.id],
+      });
+      expect((await lruKeys(prefix)).length).toBeGreaterThan(0);
+
+      // Under the cap, activity keeps the index current: early becomes the most recent.
+      expect(await store.touch(early.id, T0 + 5_000)).toBe(true);
+      const last = newRecord(store, 'last', T0 + 6_000);
+      expect(await store.create(last, evict, T0 + 6_000)).toEqual({
+        ok: true,
+        evictedIds: [late.id],
+      });
+      expect(await store.countActive(T0 + 6_000)).toBe(2);
     });
   });
 

@@ -6,8 +6,9 @@
 --   ARGV[13] absoluteExpiresAtMs, ARGV[14] leases JSON or '', ARGV[15] expiresAtMs (epoch ms,
 --   as the core computed it), ARGV[16] per-subject max (-1: none), ARGV[17] its policy,
 --   ARGV[18] global max (-1: none), ARGV[19] its policy, ARGV[20] active sessions in all OTHER
---   shards (the caller's snapshot), ARGV[21..] global eviction victims in this shard chosen by
---   the caller, least recently active first.
+--   shards (the caller's snapshot), ARGV[21] refresh hash or '' (no refresh family), ARGV[22]
+--   its previous hash or '', ARGV[23] its nonce or '', ARGV[24] its rotatedAtMs, ARGV[25..]
+--   global eviction victims in this shard chosen by the caller, least recently active first.
 -- Returns: {1, subjectEvictedIds, globalEvictedIds} | {0, 'subject'|'global', max} | -1 (the id
 -- exists).
 -- Side effects: evicted sessions are revoked (reason `evicted`, event `evicted`); the session is
@@ -44,10 +45,10 @@ end
 
 if global_max >= 0 then
   local total = redis.call('ZCOUNT', EXP, now_excl, '+inf') + others_active
-  for k = 21, #ARGV do
+  for k = 25, #ARGV do
     if total < global_max then break end
     local victim = ARGV[k]
-    if active_expiry(session_key(victim)) then
+    if load_active(session_key(victim)) then
       end_session(victim, 'revoked', 'evicted', ctx.now_s, 'evicted')
       global_evicted[#global_evicted + 1] = victim
       total = total - 1
@@ -63,19 +64,32 @@ if global_max >= 0 then
   end
 end
 
+local created, absolute = tonumber(ARGV[10]), tonumber(ARGV[13])
 local time = redis.call('TIME')
-local fields = {
-  'u', subject, 'h', ARGV[8], 'd', ARGV[9], 'c', ARGV[10], 'l', ARGV[11], 'i', ARGV[12],
-  'a', ARGV[13], 'e', ARGV[15], 'q', time[1] .. string.format('%06d', tonumber(time[2])),
-}
+local order = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local fields = { 'u', subject, 'h', ARGV[8], 'd', ARGV[9], 'c', ARGV[10], 'l', ARGV[11], 'i', ARGV[12] }
+put_relative(fields, 'A', 'a', created, absolute)
+put_relative(fields, 'Q', 'q', created * 1000, order)
+if ARGV[21] ~= '' then
+  put_refresh(fields, created, ARGV[21], ARGV[22], ARGV[23], tonumber(ARGV[24]))
+end
+local leases = {}
 if ARGV[14] ~= '' then
   fields[#fields + 1] = 'L'
   fields[#fields + 1] = ARGV[14]
+  leases = cjson.decode(ARGV[14])
+end
+-- expiresAtMs is recomputed on every read; kept only if the caller's differs from the formula.
+local expires_at = tonumber(ARGV[15])
+if expires_at ~= compute_expires(tonumber(ARGV[11]), tonumber(ARGV[12]), absolute, leases) then
+  fields[#fields + 1] = 'e'
+  fields[#fields + 1] = ARGV[15]
 end
 redis.call('HSET', key, unpack(fields))
-keep_until_deadline(key, tonumber(ARGV[15]))
+keep_until_deadline(key, expires_at)
 redis.call('ZADD', EXP, ARGV[15], id)
-redis.call('ZADD', LRU, ARGV[11], id)
+-- Only global eviction reads the activity index (see index_activity in lib.lua).
+if global_max >= 0 and global_policy == 'evict' then redis.call('ZADD', LRU, ARGV[11], id) end
 redis.call('ZADD', SUB, 0, tag .. id)
 append_event('created', ctx.now_s, nil, id)
 return { 1, subject_evicted, global_evicted }

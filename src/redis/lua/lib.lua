@@ -3,7 +3,8 @@
 --
 -- Every script works on ONE shard and receives the same context:
 --   KEYS[1] <tag>:exp    zset  active sessions (status active), score expiresAtMs (sweeper index)
---   KEYS[2] <tag>:lru    zset  active sessions, score lastActiveAtMs (eviction order)
+--   KEYS[2] <tag>:lru    zset  active sessions, score lastActiveAtMs (global eviction order); kept
+--                              only under a global cap with policy evict (see index_activity)
 --   KEYS[3] <tag>:sub    zset  active sessions by subject, all scores 0, member <subjectTag><id>
 --   KEYS[4] <tag>:ended  zset  ended sessions (tombstones), score endedAtMs (purge index)
 --   KEYS[5] <tag>:ev     hash  outbox payloads: eventId -> JSON; '#'..eventId -> redeliveries
@@ -17,10 +18,18 @@
 -- touches carries the shard's hash tag and lives in the same Cluster slot as its KEYS.
 --
 -- Session hash fields (record-codec.ts decodes them): u subject, h secretHash, d dataJson,
--- c createdAtMs, l lastActiveAtMs, i idleTimeoutSeconds, a absoluteExpiresAtMs, e expiresAtMs,
--- L leases as JSON {leaseId: "untilMs"} (absent: none), q creation order (server TIME in µs; it
--- breaks ties in eviction order as insertion order does in the memory store), s status (absent:
--- active), r endReason, n endedAtMs.
+-- c createdAtMs, l lastActiveAtMs, i idleTimeoutSeconds, A absoluteExpiresAtMs - c,
+-- Q creation order - c * 1000 (creation order: server TIME in µs; it breaks ties in eviction
+-- order as insertion order does in the memory store), L leases as JSON {leaseId: "untilMs"}
+-- (absent: none), s status (absent: active), r endReason, n endedAtMs; for sessions with a refresh
+-- family only: f its current hash, p the previous hash, o the nonce (each absent when empty),
+-- T rotatedAtMs - c.
+-- Why this shape: a hash stays a listpack only while every value is <= 64 bytes, and a listpack
+-- is allocated in 32-byte steps around 200 bytes, so a few bytes decide between size classes.
+-- Hence A, Q and T are differences (a small number takes 2-6 bytes, an epoch 10) and expiresAtMs
+-- is not stored: load() recomputes it (compute_expires) as record-codec.ts does. Records of the
+-- previous layout carry a, q and e as absolute fields, as do values a difference would not give
+-- back exactly (a, q, t); absolute fields are read wherever present, so both layouts coexist.
 
 local EXP, LRU, SUB, ENDED, EV, EVQ, EVC = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
@@ -82,12 +91,61 @@ local function live_leases(leases, now)
   return live
 end
 
--- The session's expiresAtMs if it is active at now (isActiveAt in expiry.ts), else nil.
-local function active_expiry(key)
-  local f = redis.call('HMGET', key, 's', 'e')
-  if f[1] or not f[2] then return nil end
-  local e = tonumber(f[2])
-  if e > ctx.now then return e end
+-- `value` for storage as a difference from `base` (field `rel`) when adding it back gives exactly
+-- `value` (always for whole milliseconds), else as itself (field `abs`). Appends name and value.
+local function put_relative(fields, rel, abs, base, value)
+  local diff = value - base
+  if base + diff == value then
+    fields[#fields + 1] = rel
+    fields[#fields + 1] = fmt(diff)
+  else
+    fields[#fields + 1] = abs
+    fields[#fields + 1] = fmt(value)
+  end
+end
+
+-- Appends the refresh family's fields (see the list above).
+local function put_refresh(fields, created, hash, previous_hash, nonce, rotated_at)
+  fields[#fields + 1] = 'f'
+  fields[#fields + 1] = hash
+  if previous_hash ~= '' then
+    fields[#fields + 1] = 'p'
+    fields[#fields + 1] = previous_hash
+  end
+  if nonce ~= '' then
+    fields[#fields + 1] = 'o'
+    fields[#fields + 1] = nonce
+  end
+  put_relative(fields, 'T', 't', created, rotated_at)
+end
+
+local LOAD_FIELDS = { 'u', 's', 'c', 'l', 'i', 'a', 'A', 'e', 'L', 'q', 'Q' }
+
+-- The session in hash `key`, decoded as record-codec.ts does, or nil when Redis freed the hash:
+-- {subject, ended, c, l, i, a, leases, q, e, stored_e}. stored_e: the hash has an e field.
+local function load(key)
+  local f = redis.call('HMGET', key, unpack(LOAD_FIELDS))
+  if not f[1] then return nil end
+  local c = tonumber(f[3])
+  local s = {
+    subject = f[1],
+    ended = f[2] ~= false,
+    c = c,
+    l = tonumber(f[4]),
+    i = tonumber(f[5]),
+    a = f[6] and tonumber(f[6]) or c + tonumber(f[7]),
+    leases = decode_leases(f[9]),
+    q = f[10] and tonumber(f[10]) or c * 1000 + tonumber(f[11]),
+    stored_e = f[8] ~= false,
+  }
+  s.e = f[8] and tonumber(f[8]) or compute_expires(s.l, s.i, s.a, s.leases)
+  return s
+end
+
+-- The session if it is active at now (isActiveAt in expiry.ts), else nil.
+local function load_active(key)
+  local s = load(key)
+  if s and not s.ended and s.e > ctx.now then return s end
   return nil
 end
 
@@ -95,6 +153,18 @@ end
 -- ever runs, and an ended session stays readable until the sweeper purges it.
 local function keep_until_deadline(key, expires_at)
   redis.call('PEXPIRE', key, math.floor(math.max(expires_at - ctx.now, 0) + ctx.grace))
+end
+
+-- Records activity at now with these leases: l = now, the deadline recomputed and re-indexed
+-- (an e field of an older record goes: it would be stale), the hash TTL following it.
+local function set_activity(key, id, s, leases)
+  local expires_at = compute_expires(ctx.now, s.i, s.a, leases)
+  redis.call('HSET', key, 'l', ctx.now_s)
+  if s.stored_e then redis.call('HDEL', key, 'e') end
+  redis.call('ZADD', EXP, fmt(expires_at), id)
+  -- XX: only sessions the activity index holds (index_activity adds the others when needed).
+  redis.call('ZADD', LRU, 'XX', ctx.now_s, id)
+  keep_until_deadline(key, expires_at)
 end
 
 -- {id, field, value, ...}: the reply shape record-codec.ts decodes.
@@ -105,15 +175,20 @@ local function record_reply(id)
   return reply
 end
 
--- Appends one event with a snapshot of the session as it is now (secret hash left out).
+-- Fields an event's snapshot leaves out: secrets' hashes (and the refresh family) and the
+-- creation order.
+local NOT_IN_EVENTS = { h = true, q = true, Q = true, f = true, p = true, o = true, T = true, t = true }
+
+-- Appends one event with a snapshot of the session as it is now.
 local function append_event(event_type, at_ms, reason, id)
   ctx.events = ctx.events + 1
   local event_id = ctx.event_prefix .. ctx.events
   local flat = redis.call('HGETALL', session_key(id))
   local snapshot = {}
   for k = 1, #flat, 2 do
-    if flat[k] ~= 'h' and flat[k] ~= 'q' then
-      snapshot[#snapshot + 1] = flat[k]
+    local name = flat[k]
+    if not NOT_IN_EVENTS[name] then
+      snapshot[#snapshot + 1] = name
       snapshot[#snapshot + 1] = flat[k + 1]
     end
   end
@@ -151,19 +226,41 @@ local function subject_active(subject, tag)
   local members = redis.call('ZRANGEBYLEX', SUB, '[' .. tag, '[' .. tag .. '\255')
   for _, member in ipairs(members) do
     local id = string.sub(member, #tag + 1)
-    local f = redis.call('HMGET', session_key(id), 'u', 's', 'e', 'c', 'l', 'q')
-    if not f[1] then
+    local s = load(session_key(id))
+    if not s then
       redis.call('ZREM', SUB, member)
-    elseif f[1] == subject and not f[2] and tonumber(f[3]) > ctx.now then
-      out[#out + 1] = { id = id, c = tonumber(f[4]), l = tonumber(f[5]), q = tonumber(f[6]) }
+    elseif s.subject == subject and not s.ended and s.e > ctx.now then
+      out[#out + 1] = { id = id, c = s.c, l = s.l, q = s.q }
     end
   end
   return out
 end
 
+-- The activity index exists for global eviction only, so sessions are added to it on creation
+-- only under a global cap with policy evict (create.lua); activity updates only what it holds.
+-- Sessions created without such a cap (before one was configured, or by a process configured
+-- without it) are missing. Every reader calls this first: it adds them, scored by their l, so
+-- eviction always ranks every active session. The index holds a subset of the expiry index
+-- (both gain a session on creation, lose it together), so equal sizes mean nothing is missing;
+-- the scan runs only when something is.
+local function index_activity()
+  if redis.call('ZCARD', LRU) >= redis.call('ZCARD', EXP) then return end
+  for _, id in ipairs(redis.call('ZRANGE', EXP, 0, -1)) do
+    if not redis.call('ZSCORE', LRU, id) then
+      local l = redis.call('HGET', session_key(id), 'l')
+      if l then
+        redis.call('ZADD', LRU, l, id)
+      else
+        redis.call('ZREM', EXP, id) -- Redis freed the hash; sweep.lua would drop it alike
+      end
+    end
+  end
+end
+
 -- Up to k active sessions of this shard, least recently active first, skipping ids in `skip`.
 -- Reads the LRU index past the k-th entry while scores tie, so ties resolve by creation order.
 local function oldest_active(k, skip)
+  index_activity()
   local found = {}
   local boundary = nil
   local offset, page_size = 0, math.max(k, 32)
@@ -177,9 +274,9 @@ local function oldest_active(k, skip)
         break
       end
       if not skip[id] then
-        local f = redis.call('HMGET', session_key(id), 's', 'e', 'q')
-        if f[2] and not f[1] and tonumber(f[2]) > ctx.now then
-          found[#found + 1] = { id = id, l = l, q = tonumber(f[3]) }
+        local s = load_active(session_key(id))
+        if s then
+          found[#found + 1] = { id = id, l = l, q = s.q }
           if #found == k then boundary = l end
         end
       end
@@ -191,4 +288,3 @@ local function oldest_active(k, skip)
   while #found > k do table.remove(found) end
   return found
 end
-

@@ -7,7 +7,8 @@
 -- active sessions the subject holds, how many of them create.lua would evict for the per-subject
 -- limit, then up to k active sessions least recently active first, leaving out those subject
 -- evictions (they are evicted anyway and already count against the global total).
--- Side effects: none, except dropping index entries whose hash Redis has already freed.
+-- Side effects: none, except dropping index entries whose hash Redis has already freed and
+-- adding missing sessions to the activity index (index_activity in lib.lua).
 local k, subject, per_max = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[8])
 local skip, subject_count, subject_evictions = {}, 0, 0
 if subject ~= '' then

@@ -10,7 +10,7 @@
 local revoked = {}
 for k = 7, #ARGV do
   local id = ARGV[k]
-  if active_expiry(session_key(id)) then
+  if load_active(session_key(id)) then
     end_session(id, 'revoked', ARGV[5], ctx.now_s, ARGV[6])
     revoked[#revoked + 1] = record_reply(id)
   end

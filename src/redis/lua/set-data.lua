@@ -5,6 +5,6 @@
 -- at now (nothing written).
 -- Side effects: field d only; activity, deadline and TTL are unchanged.
 local key, id = KEYS[8], ARGV[5]
-if not active_expiry(key) then return false end
+if not load_active(key) then return false end
 redis.call('HSET', key, 'd', ARGV[6])
 return record_reply(id)

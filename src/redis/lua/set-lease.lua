@@ -7,22 +7,18 @@
 -- Side effects: leases already past are dropped (live_leases mirrors liveLeases);
 -- lastActiveAtMs = now; expiresAtMs recomputed and re-indexed; the hash TTL follows it.
 local key, id = KEYS[8], ARGV[5]
-if not active_expiry(key) then return false end
-local f = redis.call('HMGET', key, 'i', 'a', 'L')
-local leases = live_leases(decode_leases(f[3]), ctx.now)
+local s = load_active(key)
+if not s then return false end
+local leases = live_leases(s.leases, ctx.now)
 if ARGV[7] == '' then
   leases[ARGV[6]] = nil
 else
   leases[ARGV[6]] = ARGV[7]
 end
-local expires_at = compute_expires(ctx.now, tonumber(f[1]), tonumber(f[2]), leases)
 if next(leases) == nil then
   redis.call('HDEL', key, 'L')
 else
   redis.call('HSET', key, 'L', cjson.encode(leases))
 end
-redis.call('HSET', key, 'l', ctx.now_s, 'e', fmt(expires_at))
-redis.call('ZADD', EXP, fmt(expires_at), id)
-redis.call('ZADD', LRU, ctx.now_s, id)
-keep_until_deadline(key, expires_at)
+set_activity(key, id, s, leases)
 return record_reply(id)

@@ -19,13 +19,13 @@ if expire_limit > 0 then
       more = 1
       break
     end
-    local f = redis.call('HMGET', session_key(id), 's', 'e', 'a')
-    if f[1] or not f[2] then
+    local s = load(session_key(id))
+    if not s or s.ended then
       redis.call('ZREM', EXP, id)
       redis.call('ZREM', LRU, id)
-    elseif tonumber(f[2]) <= ctx.now then
-      local reason = tonumber(f[2]) >= tonumber(f[3]) and 'absolute' or 'idle'
-      end_session(id, 'expired', reason, f[2], 'expired')
+    elseif s.e <= ctx.now then
+      local reason = s.e >= s.a and 'absolute' or 'idle'
+      end_session(id, 'expired', reason, fmt(s.e), 'expired')
       expired = expired + 1
     end
   end

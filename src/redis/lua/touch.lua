@@ -5,11 +5,7 @@
 -- Side effects: lastActiveAtMs = now; expiresAtMs recomputed (compute_expires mirrors
 -- computeExpiresAtMs) and re-indexed; the hash TTL follows the new deadline.
 local key, id = KEYS[8], ARGV[5]
-if not active_expiry(key) then return 0 end
-local f = redis.call('HMGET', key, 'i', 'a', 'L')
-local expires_at = compute_expires(ctx.now, tonumber(f[1]), tonumber(f[2]), decode_leases(f[3]))
-redis.call('HSET', key, 'l', ctx.now_s, 'e', fmt(expires_at))
-redis.call('ZADD', EXP, fmt(expires_at), id)
-redis.call('ZADD', LRU, ctx.now_s, id)
-keep_until_deadline(key, expires_at)
+local s = load_active(key)
+if not s then return 0 end
+set_activity(key, id, s, s.leases)
 return 1
