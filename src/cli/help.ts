@@ -1,4 +1,4 @@
-import { envName, SETTINGS } from './serve-config.js';
+import { envName, SETTINGS, type Setting } from './serve-config.js';
 
 export const MAIN_HELP = `Usage: sessionkeeper <command> [options]
 
@@ -19,18 +19,28 @@ export function serveHelp(): string {
     '',
     'Options:',
   ];
-  for (const setting of Object.values(SETTINGS)) {
-    const shownDefault = 'defaultText' in setting ? ` (default: ${setting.defaultText})` : '';
+  const envOnly: Setting<unknown>[] = [];
+  for (const setting of Object.values<Setting<unknown>>(SETTINGS)) {
+    if (setting.envOnly) {
+      envOnly.push(setting);
+      continue;
+    }
+    const shownDefault =
+      setting.defaultText === undefined ? '' : ` (default: ${setting.defaultText})`;
     lines.push(
       `  --${setting.flag} <value>${shownDefault}`,
       `      ${setting.help}`,
       `      env: ${envName(setting.flag)}`,
     );
   }
+  lines.push('  -h, --help', '      Show this help', '');
+  if (envOnly.length > 0) {
+    lines.push('Environment only (secrets: a flag would show in ps):');
+    for (const setting of envOnly)
+      lines.push(`  ${envName(setting.flag)}=<value>`, `      ${setting.help}`);
+    lines.push('');
+  }
   lines.push(
-    '  -h, --help',
-    '      Show this help',
-    '',
     'Flags win over environment variables, which win over defaults.',
     'Durations accept 90s, 30m, 24h, 7d or plain seconds.',
     'Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the store or the port cannot be',

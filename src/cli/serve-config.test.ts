@@ -41,7 +41,72 @@ describe('parseServeArgs', () => {
       maxSessions: undefined,
       apiKey: undefined,
       logLevel: 'info',
+      tokens: {
+        issuer: 'sessionkeeper',
+        audience: 'sessionkeeper',
+        accessTokenTtlSeconds: 900,
+        refreshGraceSeconds: 15,
+        denylist: false,
+        keyEncryptionSecret: undefined,
+      },
     });
+  });
+
+  it('reads the token settings from flags and the environment', () => {
+    const secret = 'k'.repeat(40);
+    expect(
+      config(['--access-token-ttl', '5m', '--token-issuer', 'https://auth.example'], {
+        SESSIONKEEPER_REFRESH_GRACE: '2s',
+        SESSIONKEEPER_TOKEN_AUDIENCE: 'api',
+        SESSIONKEEPER_TOKEN_DENYLIST: 'true',
+        SESSIONKEEPER_KEY_ENCRYPTION_SECRET: secret,
+      }).tokens,
+    ).toEqual({
+      issuer: 'https://auth.example',
+      audience: 'api',
+      accessTokenTtlSeconds: 300,
+      refreshGraceSeconds: 2,
+      denylist: true,
+      keyEncryptionSecret: secret,
+    });
+  });
+
+  it('names a bad token setting', () => {
+    expect(() => config(['--access-token-ttl', '0'])).toThrow(
+      'invalid --access-token-ttl "0": expected a duration',
+    );
+    expect(() => config([], { SESSIONKEEPER_REFRESH_GRACE: 'soon' })).toThrow(
+      'invalid SESSIONKEEPER_REFRESH_GRACE "soon"',
+    );
+    expect(() => config(['--token-denylist', 'yes'])).toThrow(
+      'invalid --token-denylist "yes": expected true or false',
+    );
+    expect(() => config(['--token-issuer', ' '])).toThrow(
+      'invalid --token-issuer " ": must not be empty',
+    );
+    expect(() => config(['--token-audience', 'a\u0000b'])).toThrow(/^invalid --token-audience /);
+  });
+
+  it('takes the key-encryption secret from the environment only, and never echoes it', () => {
+    expect(() => config([], { SESSIONKEEPER_KEY_ENCRYPTION_SECRET: 'short-s3cret' })).toThrow(
+      /^invalid SESSIONKEEPER_KEY_ENCRYPTION_SECRET: expected a secret of at least 32 characters$/,
+    );
+    const secret = 'k'.repeat(40);
+    for (const args of [
+      ['--key-encryption-secret', secret],
+      [`--key-encryption-secret=${secret}`],
+    ]) {
+      const error = (() => {
+        try {
+          config(args);
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      expect(error?.message).toBe(
+        '--key-encryption-secret is not accepted: set SESSIONKEEPER_KEY_ENCRYPTION_SECRET in the environment instead (a flag shows in ps)',
+      );
+    }
   });
 
   it('takes flags over environment over defaults; an empty variable counts as unset', () => {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../core/errors.js';
+import { checkSubject } from '../core/input.js';
 import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
 import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
 import { ConfigError } from './config-error.js';
@@ -18,11 +19,28 @@ export interface ServeConfig {
   /** Undefined when none is configured: `serve` then uses or generates the key kept in the data directory. */
   apiKey: string | undefined;
   logLevel: LogLevel;
+  /** Access and refresh tokens, as the engine's `tokens` option takes them. */
+  tokens: ServeTokenConfig;
 }
 
-interface Setting<T> {
-  /** Flag name without the dashes; the environment variable is SESSIONKEEPER_ + its upper snake case. */
+export interface ServeTokenConfig {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  refreshGraceSeconds: number;
+  denylist: boolean;
+  /** From SESSIONKEEPER_KEY_ENCRYPTION_SECRET only (never a flag); undefined when unset. */
+  keyEncryptionSecret: string | undefined;
+}
+
+export interface Setting<T> {
+  /**
+   * Flag name without the dashes; the environment variable is SESSIONKEEPER_ + its upper snake
+   * case. With `envOnly`, only the name of the variable: there is no such flag.
+   */
   flag: string;
+  /** Read from the environment only: a secret given as a flag would show in `ps`. */
+  envOnly?: boolean;
   defaultText?: string;
   /** Completes "expected …" in the error message. */
   expected: string;
@@ -38,6 +56,9 @@ interface Setting<T> {
 const positiveInteger = (raw: string) =>
   /^\d{1,15}$/.test(raw) && Number(raw) >= 1 ? Number(raw) : null;
 const duration = (raw: string) => parseDuration(raw);
+const booleanText = (raw: string) => (raw === 'true' ? true : raw === 'false' ? false : null);
+/** At least what the engine's AES-256-GCM key derivation asks for. */
+const MIN_KEY_ENCRYPTION_SECRET_LENGTH = 32;
 
 export const SETTINGS = {
   host: {
@@ -103,6 +124,49 @@ export const SETTINGS = {
     help: 'Least severe log level written (JSON lines on stdout).',
     parse: (raw: string) => LOG_LEVELS.find((level) => level === raw) ?? null,
   },
+  accessTokenTtl: {
+    flag: 'access-token-ttl',
+    defaultText: '15m',
+    expected: 'a duration such as 90s, 15m or 1h',
+    help: "Lifetime of an access token (a signed JWT), never past its session's absolute deadline. Other services verify it without calling this one, so after a revocation it keeps working there until it expires: keep it short.",
+    parse: duration,
+  },
+  refreshGrace: {
+    flag: 'refresh-grace',
+    defaultText: '15s',
+    expected: 'a duration such as 15s or 1m',
+    help: 'A refresh token presented again this soon after it was exchanged gets the same new pair (two tabs refreshing at once both succeed); presented later, it revokes the session as stolen.',
+    parse: duration,
+  },
+  tokenIssuer: {
+    flag: 'token-issuer',
+    defaultText: 'sessionkeeper',
+    expected: 'a non-empty name',
+    help: 'The iss claim of access tokens; verifiers must expect the same.',
+    parse: (raw: string) => checkSubject(raw, 'tokenIssuer'),
+  },
+  tokenAudience: {
+    flag: 'token-audience',
+    defaultText: 'sessionkeeper',
+    expected: 'a non-empty name',
+    help: 'The aud claim of access tokens; verifiers must expect the same.',
+    parse: (raw: string) => checkSubject(raw, 'tokenAudience'),
+  },
+  tokenDenylist: {
+    flag: 'token-denylist',
+    defaultText: 'false',
+    expected: 'true or false',
+    help: "true: access-token checks this service makes itself also read the session (one store round trip), refusing tokens of revoked or expired sessions at once. Services verifying with the JWKS are not affected: they see a revocation only at the access token's expiry.",
+    parse: booleanText,
+  },
+  keyEncryptionSecret: {
+    flag: 'key-encryption-secret',
+    envOnly: true,
+    expected: `a secret of at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters`,
+    help: `Encrypts the access-token signing keys kept in the store (at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters; environment only, never a flag). Once set, every later start needs the same secret. Default: keys are stored unencrypted.`,
+    secret: true,
+    parse: (raw: string) => (raw.length >= MIN_KEY_ENCRYPTION_SECRET_LENGTH ? raw : null),
+  },
 } as const satisfies Record<string, Setting<unknown>>;
 
 export function envName(flag: string): string {
@@ -117,14 +181,14 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
   if (flags.help === true) return { help: true };
 
   function resolve<T>(setting: Setting<T>): Resolved<T> | undefined {
-    const fromFlag = flags[setting.flag];
+    const fromFlag = setting.envOnly ? undefined : flags[setting.flag];
     const fromEnv = env[envName(setting.flag)];
     const [raw, source] =
       typeof fromFlag === 'string'
         ? [fromFlag, `--${setting.flag}`]
         : fromEnv !== undefined && fromEnv !== ''
           ? [fromEnv, envName(setting.flag)]
-          : [setting.defaultText, `--${setting.flag}`];
+          : [setting.defaultText, settingName(setting)];
     if (raw === undefined) return undefined;
     const shown = setting.secret ? '' : ` "${(setting.shown?.(raw) ?? raw).slice(0, 200)}"`;
     let value: T | null;
@@ -161,8 +225,21 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       maxSessions: resolve(SETTINGS.maxSessions)?.value,
       apiKey: resolve(SETTINGS.apiKey)?.value,
       logLevel: required(resolve(SETTINGS.logLevel)).value,
+      tokens: {
+        issuer: required(resolve(SETTINGS.tokenIssuer)).value,
+        audience: required(resolve(SETTINGS.tokenAudience)).value,
+        accessTokenTtlSeconds: required(resolve(SETTINGS.accessTokenTtl)).value,
+        refreshGraceSeconds: required(resolve(SETTINGS.refreshGrace)).value,
+        denylist: required(resolve(SETTINGS.tokenDenylist)).value,
+        keyEncryptionSecret: resolve(SETTINGS.keyEncryptionSecret)?.value,
+      },
     },
   };
+}
+
+/** How messages and help name a setting: its flag, or its variable when it has no flag. */
+export function settingName(setting: Setting<unknown>): string {
+  return setting.envOnly ? envName(setting.flag) : `--${setting.flag}`;
 }
 
 interface Resolved<T> {
@@ -181,7 +258,9 @@ function readFlags(args: readonly string[]): Record<string, string | boolean | u
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
   };
-  for (const setting of Object.values(SETTINGS)) options[setting.flag] = { type: 'string' };
+  for (const setting of Object.values<Setting<unknown>>(SETTINGS)) {
+    if (!setting.envOnly) options[setting.flag] = { type: 'string' };
+  }
   try {
     const { values, positionals } = parseArgs({
       args: [...args],
@@ -208,9 +287,20 @@ function describeParseError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = error instanceof Error && 'code' in error ? error.code : undefined;
   const option = /'(-{1,2}[^' ]+)/.exec(message)?.[1];
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option)
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+    const envOnly = Object.values<Setting<unknown>>(SETTINGS).find(
+      (setting) => setting.envOnly && option === `--${setting.flag}`,
+    );
+    // parseArgs names the option without its value, so the secret is not repeated here.
+    if (envOnly)
+      return `${option} is not accepted: set ${envName(envOnly.flag)} in the environment instead (a flag shows in ps)`;
     return `unknown option ${option} (see sessionkeeper serve --help)`;
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option)
-    return `invalid ${option}: ${message.includes('missing') ? 'a value is required' : message}`;
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    if (message.includes('missing')) return `invalid ${option}: a value is required`;
+    if (message.includes('ambiguous'))
+      return `invalid ${option}: give a value that starts with - as ${option}=<value>`;
+    return `invalid ${option}: ${message.split('\n')[0]}`;
+  }
   return message.split('\n')[0] ?? 'invalid arguments';
 }

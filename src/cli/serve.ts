@@ -1,13 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { createSessionEngine, type SessionEngine } from '../core/engine.js';
+import { StoreUnavailableError, ValidationError } from '../core/errors.js';
 import type { SessionStore } from '../core/store.js';
 import { hashApiKey } from '../server/api-key.js';
-import { createServer } from '../server/create-server.js';
+import { buildApp } from '../server/app.js';
 import { createServerLogger } from '../server/logger.js';
 import { openStore } from '../server/store-url.js';
 import { dataDirectory, loadOrCreateApiKey } from './api-key-file.js';
-import type { ServeConfig } from './serve-config.js';
+import { ConfigError } from './config-error.js';
+import { envName, SETTINGS, type ServeConfig } from './serve-config.js';
 
 /** How long a SIGTERM/SIGINT waits for in-flight requests and the store before exiting anyway. */
 export const SHUTDOWN_GRACE_MS = 10_000;
@@ -26,34 +29,29 @@ export interface RunningService {
   logger: Logger;
 }
 
-/** Opens the store, settles the API key, and listens; logs one line with the URL once ready. */
+/**
+ * Opens the store, starts the engine, settles the API key, and listens; logs one line with the
+ * URL once ready. Rejects with `ConfigError` when the engine refuses a setting (e.g. a
+ * key-encryption secret that does not open the stored signing keys).
+ */
 export async function startService(
   config: ServeConfig,
   stderr: NodeJS.WritableStream,
 ): Promise<RunningService> {
   const logger = createServerLogger(config.logLevel);
   const storeName = config.storeSpec.location;
-  // The store is opened and pinged before an API key is generated, so a failed start shows no key.
+  // The store is opened and the engine started (reading the signing keys) before an API key is
+  // generated, so a failed start shows no key.
   const store = await openReachableStore(config, storeName);
+  const engine = await startEngine(config, store, logger);
   let app: FastifyInstance;
   try {
     const apiKeyHash = await settleApiKey(config, logger, stderr);
-    app = await createServer({
-      store,
-      logger,
-      apiKeyHash,
-      idleTimeoutSeconds: config.idleTimeoutSeconds,
-      absoluteTimeoutSeconds: config.absoluteTimeoutSeconds,
-      limits: {
-        perSubject:
-          config.maxSessionsPerSubject === undefined
-            ? undefined
-            : { max: config.maxSessionsPerSubject },
-        global: config.maxSessions === undefined ? undefined : { max: config.maxSessions },
-      },
-    });
+    app = buildApp(engine, { apiKeyHash, logger });
+    // Closing the app (after in-flight requests) closes the engine, which closes the store.
+    app.addHook('onClose', () => engine.close());
   } catch (error) {
-    await store.close().catch(() => undefined);
+    await engine.close().catch(() => undefined);
     throw error;
   }
   try {
@@ -71,6 +69,8 @@ export async function startService(
       store: storeName,
       idleTimeout: config.idleTimeoutSeconds,
       absoluteTimeout: config.absoluteTimeoutSeconds,
+      accessTokenTtl: config.tokens.accessTokenTtlSeconds,
+      signingKeysEncrypted: config.tokens.keyEncryptionSecret !== undefined,
       pid: process.pid,
     },
     'sessionkeeper listening',
@@ -108,6 +108,62 @@ export function exitOnSignals(service: RunningService, graceMs = SHUTDOWN_GRACE_
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+async function startEngine(
+  config: ServeConfig,
+  store: SessionStore,
+  logger: Logger,
+): Promise<SessionEngine> {
+  try {
+    return await createSessionEngine({
+      store,
+      logger,
+      idleTimeoutSeconds: config.idleTimeoutSeconds,
+      absoluteTimeoutSeconds: config.absoluteTimeoutSeconds,
+      limits: {
+        perSubject:
+          config.maxSessionsPerSubject === undefined
+            ? undefined
+            : { max: config.maxSessionsPerSubject },
+        global: config.maxSessions === undefined ? undefined : { max: config.maxSessions },
+      },
+      tokens: {
+        issuer: config.tokens.issuer,
+        audience: config.tokens.audience,
+        accessTokenTtlSeconds: config.tokens.accessTokenTtlSeconds,
+        refreshGraceSeconds: config.tokens.refreshGraceSeconds,
+        denylist: config.tokens.denylist,
+        keyEncryptionSecret: config.tokens.keyEncryptionSecret,
+      },
+    });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    if (error instanceof ValidationError) throw engineOptionError(error, config);
+    if (error instanceof StoreUnavailableError) {
+      throw new StartupError(
+        `cannot open the store ${config.storeSpec.location}: ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * The engine refused an option the settings already checked the form of: what is wrong is the
+ * value against the store (a key-encryption secret that does not open the stored keys, or none
+ * where the keys are encrypted). Named by the setting the operator controls, never by value.
+ */
+function engineOptionError(error: ValidationError, config: ServeConfig): ConfigError {
+  const detail = error.message.slice(error.field.length + 2);
+  if (error.field === 'tokens.keyEncryptionSecret') {
+    const name = envName(SETTINGS.keyEncryptionSecret.flag);
+    return config.tokens.keyEncryptionSecret === undefined
+      ? new ConfigError(`${name} is not set: ${detail}`)
+      : new ConfigError(`invalid ${name}: ${detail}`);
+  }
+  return new ConfigError(`invalid setting ${error.field}: ${detail}`);
 }
 
 async function openReachableStore(config: ServeConfig, storeName: string): Promise<SessionStore> {

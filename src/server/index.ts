@@ -7,5 +7,12 @@ export type { LogLevel } from './logger.js';
 export { createServerLogger } from './logger.js';
 export type { StoreSpec } from './store-url.js';
 export { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
-export type { SessionInfoJson, SessionJson, TimingJson } from './wire.js';
-export { sessionInfoJson, sessionJson } from './wire.js';
+export type {
+  CreatedSessionJson,
+  RefreshedSessionJson,
+  SessionInfoJson,
+  SessionJson,
+  TimingJson,
+  TokenPairJson,
+} from './wire.js';
+export { sessionInfoJson, sessionJson, tokenPairJson } from './wire.js';

@@ -15,6 +15,8 @@ const REDACTED_PATHS = [
   '*.token',
   'refreshToken',
   '*.refreshToken',
+  'accessToken',
+  '*.accessToken',
   'apiKey',
   '*.apiKey',
   'secret',

@@ -26,6 +26,11 @@ export const updateSessionBody = z.strictObject({ data: jsonObject });
 
 export const leaseBody = z.strictObject({ ttl: z.number() });
 
+export const refreshBody = z.strictObject({
+  // Refresh tokens are about 110 characters; the engine tells a wrong one apart (401 invalid-token).
+  refreshToken: z.string().min(1, 'must not be empty').max(512, 'is longer than any refresh token'),
+});
+
 export const listQuery = z.strictObject({
   subject: z.string(),
   limit: digits.optional(),

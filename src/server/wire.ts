@@ -1,3 +1,4 @@
+import type { TokenPair } from '../core/token-service.js';
 import type { Session, SessionData, SessionStatus, SessionTiming } from '../core/types.js';
 
 /*
@@ -30,6 +31,45 @@ export interface TimingJson {
 /** A session with how long it has left: the body of the read and keep-alive endpoints. */
 export interface SessionInfoJson extends TimingJson {
   session: SessionJson;
+}
+
+/** An access token and its refresh token: the token fields of the create and refresh answers. */
+export interface TokenPairJson {
+  tokenType: 'Bearer';
+  /** A signed JWT; verify it with the keys at `/.well-known/jwks.json`. */
+  accessToken: string;
+  accessTokenExpiresAt: string;
+  /** Seconds until `accessTokenExpiresAt`, by the server's clock: schedule refreshes with this. */
+  accessTokenExpiresIn: number;
+  /** Single use: each refresh answers with a new one. */
+  refreshToken: string;
+  /** When the session ends without further activity (each refresh moves it); never past its absolute deadline. */
+  refreshTokenExpiresAt: string;
+  refreshTokenExpiresIn: number;
+}
+
+/** The body of `POST /v1/sessions`. */
+export interface CreatedSessionJson extends TokenPairJson {
+  session: SessionJson;
+  /** The opaque session token (`sks_…`) for the session-holder calls. */
+  token: string;
+}
+
+/** The body of `POST /v1/session/refresh`. */
+export interface RefreshedSessionJson extends TokenPairJson {
+  session: SessionJson;
+}
+
+export function tokenPairJson(tokens: TokenPair): TokenPairJson {
+  return {
+    tokenType: tokens.tokenType,
+    accessToken: tokens.accessToken,
+    accessTokenExpiresAt: tokens.accessTokenExpiresAt.toISOString(),
+    accessTokenExpiresIn: tokens.accessTokenExpiresIn,
+    refreshToken: tokens.refreshToken,
+    refreshTokenExpiresAt: tokens.refreshTokenExpiresAt.toISOString(),
+    refreshTokenExpiresIn: tokens.refreshTokenExpiresIn,
+  };
 }
 
 export function sessionJson(session: Session): SessionJson {

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { JSONWebKeySet } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createAccessTokenVerifier } from '../../src/core/access-token-verifier.js';
 import { type CliRun, listeningUrl, parseJson, runCli } from './cli-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-cli-'));
@@ -123,6 +125,26 @@ describe('sessionkeeper serve', () => {
         { SESSIONKEEPER_MAX_SESSIONS_PER_SUBJECT: '-1' },
         'invalid SESSIONKEEPER_MAX_SESSIONS_PER_SUBJECT "-1"',
       ],
+      [
+        ['--access-token-ttl', '15 minutes'],
+        {},
+        'invalid --access-token-ttl "15 minutes": expected a duration',
+      ],
+      [[], { SESSIONKEEPER_ACCESS_TOKEN_TTL: '0' }, 'invalid SESSIONKEEPER_ACCESS_TOKEN_TTL "0"'],
+      [['--refresh-grace=-1s'], {}, 'invalid --refresh-grace "-1s"'],
+      [['--refresh-grace', '-1s'], {}, 'invalid --refresh-grace: give a value that starts with -'],
+      [['--token-denylist', 'maybe'], {}, 'invalid --token-denylist "maybe"'],
+      [['--token-issuer', ''], {}, 'invalid --token-issuer'],
+      [
+        [],
+        { SESSIONKEEPER_KEY_ENCRYPTION_SECRET: 'hunter2' },
+        'invalid SESSIONKEEPER_KEY_ENCRYPTION_SECRET: expected a secret of at least 32 characters',
+      ],
+      [
+        ['--key-encryption-secret', `hunter2${'x'.repeat(40)}`],
+        {},
+        '--key-encryption-secret is not accepted: set SESSIONKEEPER_KEY_ENCRYPTION_SECRET',
+      ],
     ];
     await Promise.all(
       cases.map(async ([args, env, message]) => {
@@ -134,6 +156,60 @@ describe('sessionkeeper serve', () => {
         expect(run.stderr.join('\n')).not.toContain('hunter2');
       }),
     );
+  });
+
+  it('keeps refresh tokens and signing keys across a SIGKILL, and refuses a wrong key-encryption secret', async () => {
+    const store = `sqlite:${join(dir, 'tokens.db')}`;
+    const secret = {
+      SESSIONKEEPER_KEY_ENCRYPTION_SECRET: 'correct horse battery staple 0123456789',
+    };
+    const first = serve(['--store', store, '--api-key', 'k', '--access-token-ttl', '5m'], secret);
+    const url = await listeningUrl(first);
+    const created = await call(`${url}/v1/sessions`, {
+      method: 'POST',
+      token: 'k',
+      body: JSON.stringify({ subject: 'user-1' }),
+    });
+    expect(created.status).toBe(201);
+    const pair = (await created.json()) as {
+      accessToken: string;
+      accessTokenExpiresIn: number;
+      refreshToken: string;
+    };
+    expect(pair.accessTokenExpiresIn).toBeGreaterThan(290);
+    expect(pair.accessTokenExpiresIn).toBeLessThanOrEqual(300);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    // Another secret, or none, cannot open the stored keys: exit 2 naming the variable, no value.
+    const wrong = serve(['--store', store, '--api-key', 'k'], {
+      SESSIONKEEPER_KEY_ENCRYPTION_SECRET: 'a different secret of enough length 0123',
+    });
+    expect(await wrong.exited).toBe(2);
+    expect(wrong.stderr.filter((line) => line !== '')).toEqual([
+      expect.stringMatching(/^sessionkeeper: invalid SESSIONKEEPER_KEY_ENCRYPTION_SECRET: /),
+    ]);
+    expect(wrong.stderr.join('\n')).not.toContain('different secret');
+    const missing = serve(['--store', store, '--api-key', 'k']);
+    expect(await missing.exited).toBe(2);
+    expect(missing.stderr.join('\n')).toContain('SESSIONKEEPER_KEY_ENCRYPTION_SECRET is not set');
+
+    // The right secret: the old access token still verifies (same keys), the refresh token works.
+    const second = serve(['--store', store, '--api-key', 'k'], secret);
+    const url2 = await listeningUrl(second);
+    const jwks = await call(`${url2}/.well-known/jwks.json`);
+    expect(jwks.headers.get('cache-control')).toBe('public, max-age=300');
+    const verified = await createAccessTokenVerifier({
+      jwks: (await jwks.json()) as JSONWebKeySet,
+    }).verify(pair.accessToken);
+    expect(verified.ok).toBe(true);
+    const refreshed = await call(`${url2}/v1/session/refresh`, {
+      method: 'POST',
+      body: JSON.stringify({ refreshToken: pair.refreshToken }),
+    });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.headers.get('cache-control')).toBe('no-store');
+    expect(second.stdout.join('\n')).not.toContain(secret.SESSIONKEEPER_KEY_ENCRYPTION_SECRET);
   });
 
   it('prefers a flag over the environment', async () => {
@@ -179,10 +255,18 @@ describe('sessionkeeper serve', () => {
       'max-sessions',
       'api-key',
       'log-level',
+      'access-token-ttl',
+      'refresh-grace',
+      'token-issuer',
+      'token-audience',
+      'token-denylist',
     ]) {
       expect(help).toContain(`--${flag} <value>`);
       expect(help).toContain(`SESSIONKEEPER_${flag.toUpperCase().replace(/-/g, '_')}`);
     }
+    // The key-encryption secret is a variable only: a flag would show in ps.
+    expect(help).toContain('SESSIONKEEPER_KEY_ENCRYPTION_SECRET=<value>');
+    expect(help).not.toContain('--key-encryption-secret');
     const top = runCli(['--help']);
     running.push(top);
     expect(await top.exited).toBe(0);

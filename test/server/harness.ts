@@ -60,10 +60,17 @@ function capturingLogger(lines: string[]): Logger {
   return pino({ level: 'debug' }, sink);
 }
 
+export interface CreatedTestSession {
+  id: string;
+  token: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
 export async function createSession(
   app: FastifyInstance,
   body: Record<string, unknown> = { subject: 'user-1' },
-): Promise<{ id: string; token: string }> {
+): Promise<CreatedTestSession> {
   const response = await app.inject({
     method: 'POST',
     url: '/v1/sessions',
@@ -71,8 +78,18 @@ export async function createSession(
     payload: body,
   });
   expect(response.statusCode, response.body).toBe(201);
-  const created = response.json<{ session: { id: string }; token: string }>();
-  return { id: created.session.id, token: created.token };
+  const created = response.json<{
+    session: { id: string };
+    token: string;
+    accessToken: string;
+    refreshToken: string;
+  }>();
+  return {
+    id: created.session.id,
+    token: created.token,
+    accessToken: created.accessToken,
+    refreshToken: created.refreshToken,
+  };
 }
 
 /** The problem body the server sends: the core's, and a request id is always present. */

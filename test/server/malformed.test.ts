@@ -4,13 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/sqlite/index.js';
-import { API_KEY, createSession, type Harness, startHarness } from './harness.js';
+import {
+  API_KEY,
+  type CreatedTestSession,
+  createSession,
+  type Harness,
+  startHarness,
+} from './harness.js';
 import { describe as describeRequest, type RawRequest, sendRaw } from './raw-http.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-malformed-'));
 let harness: Harness;
 let port: number;
-let session: { id: string; token: string };
+let session: CreatedTestSession;
 
 beforeAll(async () => {
   harness = await startHarness({ store: createSqliteStore({ path: join(dir, 'sessions.db') }) });
@@ -31,8 +37,9 @@ const json = (extra: Record<string, string> = {}) => ({
 });
 
 function malformedRequests(): RawRequest[] {
-  const { id, token } = session;
+  const { id, token, refreshToken, accessToken } = session;
   const cases: RawRequest[] = [];
+  const refreshJson = { 'content-type': 'application/json' };
 
   // Bad JSON, on every endpoint that reads a body.
   const badJson = [
@@ -71,6 +78,7 @@ function malformedRequests(): RawRequest[] {
       headers: json({ authorization: `Bearer ${token}` }),
       body,
     });
+    cases.push({ method: 'POST', path: '/v1/session/refresh', headers: refreshJson, body });
   }
 
   // Wrong types for every field.
@@ -111,6 +119,15 @@ function malformedRequests(): RawRequest[] {
       headers: json({ authorization: `Bearer ${token}` }),
       body: JSON.stringify({ ttl: value }),
     });
+    cases.push({
+      method: 'POST',
+      path: '/v1/session/refresh',
+      headers: refreshJson,
+      body: JSON.stringify({ refreshToken: value }),
+    });
+  }
+  for (const body of ['1', '"skr_x"', 'null', '[]', `[{"refreshToken":"${refreshToken}x"}]`]) {
+    cases.push({ method: 'POST', path: '/v1/session/refresh', headers: refreshJson, body });
   }
   for (const body of ['1', '"u"', 'true', 'null', '[]', '[{"subject":"u"}]']) {
     cases.push({ method: 'POST', path: '/v1/sessions', headers: json(), body });
@@ -245,6 +262,47 @@ function malformedRequests(): RawRequest[] {
       headers: { cookie: `sk_session=${encodeURIComponent(bad)}` },
     });
   }
+  // Bad refresh tokens (never the live one: spending it would rotate the session's family).
+  const [refreshId, refreshSecret = ''] = refreshToken.slice('skr_'.length).split('.');
+  const flipped = `${refreshSecret.slice(0, -1)}${refreshSecret.endsWith('A') ? 'B' : 'A'}`;
+  for (const bad of [
+    'skr_',
+    'skr_.',
+    'skr_x.y',
+    `skr_${refreshId}`,
+    `skr_${refreshId}.`,
+    `${refreshToken}x`,
+    refreshToken.slice(0, -1),
+    refreshToken.toUpperCase(),
+    `skr_${refreshId}.${flipped}`,
+    `skr_../../etc/passwd.${refreshSecret}`,
+    `skr_${'A'.repeat(300)}.${refreshSecret}`,
+    `skr_😀😀😀😀😀😀😀😀.${refreshSecret}`,
+    `sks_${refreshId}.${refreshSecret}`,
+    token,
+    accessToken,
+    `${accessToken}.x`,
+    `Bearer ${refreshToken}`,
+    refreshToken.replace('.', '..'),
+    ' '.repeat(100),
+    '\u0000',
+  ]) {
+    cases.push({
+      method: 'POST',
+      path: '/v1/session/refresh',
+      headers: refreshJson,
+      body: JSON.stringify({ refreshToken: bad }),
+    });
+  }
+  for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+    cases.push({
+      method: 'POST',
+      path: '/v1/session/refresh',
+      headers: { 'content-type': type },
+      body: `grant_type=refresh_token&refresh_token=${refreshToken}x`,
+    });
+  }
+
   for (const header of [
     'Bearer',
     'Bearer ',
@@ -325,8 +383,22 @@ function malformedRequests(): RawRequest[] {
     `/v1/sessions?${'subject=u&'.repeat(500)}`,
     '/v1/sessions?subject=u&limit=-1',
     '/v1/sessions?subject=u&limit=99999999999999999999',
+    '/.well-known/jwks.json/',
+    '/.well-known/jwks.json/x',
+    '/.well-known/../v1/stats',
+    '/.well-known/%2e%2e/v1/stats',
+    '/.well-known/jwks.json%00',
+    '/.well-known/JWKS.JSON',
+    '/.well-known/',
+    '/v1/session/refresh/..',
   ]) {
     cases.push({ path, headers: { authorization: KEY } });
+  }
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+    cases.push({ method, path: '/.well-known/jwks.json', headers: json(), body: '{}' });
+  }
+  for (const method of ['GET', 'PUT', 'DELETE']) {
+    cases.push({ method, path: '/v1/session/refresh', headers: refreshJson });
   }
 
   // Wrong content types.

@@ -47,7 +47,12 @@ export function sendRaw(
           ),
         );
     });
-    socket.write(bytes, () => socket.end());
+    // Built requests say `connection: close`, so the server closes after answering. Raw bytes may
+    // not, so the client half-closes after them (Node then drops a request still being handled,
+    // which is fine: raw bytes are for requests the server refuses while parsing).
+    socket.write(bytes, () => {
+      if (request.raw !== undefined) socket.end();
+    });
   });
 }
 

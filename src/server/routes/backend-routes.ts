@@ -13,7 +13,7 @@ import {
   updateSessionBody,
 } from '../request-schemas.js';
 import { notFoundError } from '../server-errors.js';
-import { sessionInfoJson, sessionJson } from '../wire.js';
+import { type CreatedSessionJson, sessionInfoJson, sessionJson, tokenPairJson } from '../wire.js';
 
 const WIRE_NAMES = {
   idleTimeoutSeconds: 'idleTimeout',
@@ -28,7 +28,7 @@ export function registerBackendRoutes(
 ): void {
   const onRequest = apiKeyGuard(apiKeyHash);
 
-  app.post('/v1/sessions', { onRequest }, async (request, reply) => {
+  app.post('/v1/sessions', { onRequest }, async (request, reply): Promise<CreatedSessionJson> => {
     const body = parseInput(createSessionBody, request.body, 'body');
     const created = await renameFields(
       () =>
@@ -37,11 +37,22 @@ export function registerBackendRoutes(
           data: body.data,
           idleTimeoutSeconds: body.idleTimeout,
           absoluteTimeoutSeconds: body.absoluteTimeout,
+          tokens: true,
         }),
       WIRE_NAMES,
     );
-    reply.code(201).header('location', `/v1/sessions/${created.session.id}`);
-    return { session: sessionJson(created.session), token: created.token };
+    if (!created.tokens)
+      throw new Error(`session ${created.session.id} was created without tokens`);
+    reply
+      .code(201)
+      .header('location', `/v1/sessions/${created.session.id}`)
+      // Already set for every response; restated because OAuth requires it wherever tokens are issued.
+      .header('cache-control', 'no-store');
+    return {
+      session: sessionJson(created.session),
+      token: created.token,
+      ...tokenPairJson(created.tokens),
+    };
   });
 
   app.get('/v1/sessions', { onRequest }, async (request) => {

@@ -2,8 +2,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SessionEngine, ValidationResult } from '../../core/engine.js';
 import type { SessionInvalidError } from '../../core/errors.js';
 import { sessionTokenGuard, sessionTokenOf } from '../auth.js';
-import { leaseBody, leaseIdParams, parseInput, renameFields } from '../request-schemas.js';
-import { sessionInfoJson } from '../wire.js';
+import {
+  leaseBody,
+  leaseIdParams,
+  parseInput,
+  refreshBody,
+  renameFields,
+} from '../request-schemas.js';
+import { type RefreshedSessionJson, sessionInfoJson, sessionJson, tokenPairJson } from '../wire.js';
 
 type ValidSession = Extract<ValidationResult, { ok: true }>;
 
@@ -14,7 +20,10 @@ const ENDED_REASONS: ReadonlySet<SessionInvalidError['reason']> = new Set([
   'revoked',
 ]);
 
-/** The session-holder's calls (`/v1/session…`), authenticated by the session token. */
+/**
+ * The session-holder's calls (`/v1/session…`), authenticated by the session token; the refresh
+ * call by the refresh token in its body instead.
+ */
 export function registerHolderRoutes(app: FastifyInstance, engine: SessionEngine): void {
   const onRequest = sessionTokenGuard;
 
@@ -59,6 +68,19 @@ export function registerHolderRoutes(app: FastifyInstance, engine: SessionEngine
     }
     // Logging out of a session that already ended succeeds: the holder's goal is reached.
     return reply.code(204).send();
+  });
+
+  // The refresh token is the credential: no session token is needed (a client holding only the
+  // token pair refreshes with it). `replayed` stays off the wire: concurrent refreshes with one
+  // token get the same pair, and the client need not know which of them won the rotation.
+  app.post('/v1/session/refresh', async (request, reply): Promise<RefreshedSessionJson> => {
+    // A request without any body lacks the refresh token, and is told so by name.
+    const { refreshToken } = parseInput(refreshBody, request.body ?? {}, 'body');
+    const result = await engine.refresh(refreshToken);
+    if (!result.ok) throw result.error;
+    // Already set for every response; restated because OAuth requires it wherever tokens are issued.
+    reply.header('cache-control', 'no-store');
+    return { session: sessionJson(result.session), ...tokenPairJson(result.tokens) };
   });
 
   app.post('/v1/session/leases', { onRequest }, async (request, reply) => {

@@ -22,6 +22,17 @@ export function registerOpsRoutes(app: FastifyInstance, engine: SessionEngine): 
     return { status: 'ready' };
   });
 
+  // The public keys that verify access tokens, current and recently retired. Cacheable for five
+  // minutes: a verifier that meets an unknown `kid` (a key made since) fetches the document again,
+  // as jose's remote key set does; a shared cache in front may delay that by up to max-age.
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    const jwks = await engine.jwks();
+    return reply
+      .header('cache-control', 'public, max-age=300')
+      .type('application/json; charset=utf-8')
+      .send(jwks);
+  });
+
   app.get('/problems', async (_request, reply) => {
     return reply
       .header('cache-control', 'public, max-age=3600')
