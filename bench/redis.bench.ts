@@ -67,7 +67,7 @@ async function keysUnder(admin: Redis, prefix: string, enough = Infinity): Promi
   return keys;
 }
 
-async function deletePrefix(admin: Redis, prefix: string): Promise<void> {
+export async function deletePrefix(admin: Redis, prefix: string): Promise<void> {
   const keys = await keysUnder(admin, prefix);
   for (let k = 0; k < keys.length; k += 1000) await admin.unlink(...keys.slice(k, k + 1000));
 }

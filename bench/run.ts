@@ -1,8 +1,10 @@
 import { benchRedis } from './redis.bench.js';
 import { printTable } from './report.js';
 import { benchSqlite } from './sqlite.bench.js';
+import { benchTokens } from './tokens.bench.js';
 
 // `npm run bench`: prints tables of measured figures beside their targets. Not a test: nothing fails.
 console.log(`# sessionkeeper benchmarks (node ${process.version}, ${new Date().toISOString()})`);
 printTable('Core engine on SQLite (issue 2)', await benchSqlite());
 printTable('Redis store (issue 3)', await benchRedis());
+printTable('Access and refresh tokens (issue 4)', await benchTokens());
