@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSessionEngine } from '../../src/core/engine.js';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
 import { newRecord, T0 } from './records.js';
@@ -56,6 +58,12 @@ describe.skipIf(!redisBinariesAvailable)('Redis outage', () => {
       ['sweep', () => store.sweep(T0, 100, T0)],
       ['claimEvents', () => store.claimEvents(T0, 10, 30_000)],
       ['ackEvents', () => store.ackEvents(['000-x-1'])],
+      [
+        'rotateRefresh',
+        () => store.rotateRefresh(before.id, 'h', { hash: 'h2', nonce: 'n' }, T0, 15_000),
+      ],
+      ['loadKeyring', () => store.loadKeyring()],
+      ['saveKeyring', () => store.saveKeyring(0, '{"keys":[]}')],
     ];
     for (const [name, call] of calls) {
       const { error, ms } = await failure(call);
@@ -105,6 +113,38 @@ describe.skipIf(!redisBinariesAvailable)('Redis outage', () => {
       server.signal('SIGCONT');
     }
     await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
+  });
+
+  it('refuses a refresh during an outage without counting it as reuse; the same token works after', async () => {
+    const store = await createRedisStore({
+      url: server.url,
+      keyPrefix: 'refresh-outage:',
+      commandTimeoutSeconds: 0.5,
+    });
+    const engine = await createSessionEngine({
+      store,
+      background: false,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const { session, tokens } = await engine.create({ subject: 'carol', tokens: true });
+      const refreshToken = tokens?.refreshToken ?? '';
+      server.signal('SIGSTOP'); // the rotation may reach Redis and run once it resumes
+      try {
+        const { error } = await failure(() => engine.refresh(refreshToken));
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+      } finally {
+        server.signal('SIGCONT');
+      }
+      await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
+      // Whether or not the lost call's rotation ran, the client's retry with the same token
+      // succeeds (rotated now, or the same pair within the grace window) and nothing is revoked.
+      const retry = await engine.refresh(refreshToken);
+      expect(retry.ok ? 'ok' : retry.error.message).toBe('ok');
+      expect((await engine.get(session.id))?.session.status).toBe('active');
+    } finally {
+      await engine.close();
+    }
   });
 
   it('refuses to start against a dead port with an error naming the URL but not the password', async () => {
