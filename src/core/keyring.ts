@@ -19,6 +19,8 @@ export const ACCESS_TOKEN_ALG = 'EdDSA';
 interface StoredKey {
   kid: string;
   createdAtMs: number;
+  /** When it starts signing (absent in keyrings written before keys were published ahead). */
+  activatesAtMs?: number;
   publicJwk: JWK;
   /** The private JWK in clear, when no key-encryption secret is configured. */
   privateJwk?: JWK;
@@ -29,13 +31,14 @@ interface StoredKey {
 interface LoadedKey {
   kid: string;
   createdAtMs: number;
+  activatesAtMs: number;
   publicJwk: JWK;
   publicKey: KeyObject;
   privateKey: KeyObject;
 }
 
 export interface KeyringSettings {
-  /** A new signing key is made when the newest is this old. */
+  /** Each key signs for this long before its successor takes over. */
   rotationIntervalMs: number;
   /** A replaced key stays published this long after its successor appeared (token lifetime + skew). */
   retainMs: number;
@@ -92,12 +95,9 @@ export class Keyring {
   /** The key that signs tokens issued at `atMs`: the newest key made at or before then. */
   async signingKey(atMs: number): Promise<LoadedKey> {
     await this.#fresh();
-    const newest = this.#keys[0];
-    if (!newest || newest.createdAtMs + this.settings.rotationIntervalMs <= this.clock.now()) {
-      await this.#rotate();
-    }
+    if (this.#rotationDue(this.clock.now())) await this.#rotate();
     const keys = this.#keys;
-    const key = keys.find((k) => k.createdAtMs <= atMs) ?? keys.at(-1);
+    const key = keys.find((k) => k.activatesAtMs <= atMs) ?? keys.at(-1);
     if (!key) throw new Error('keyring is empty after rotation'); // unreachable: #rotate adds one
     return key;
   }
@@ -128,9 +128,22 @@ export class Keyring {
   /** The newest key and those replaced so recently that tokens they signed may still be valid. */
   #published(keys: LoadedKey[], nowMs: number): LoadedKey[] {
     return keys.filter((_key, i) => {
-      const replacedAtMs = i === 0 ? nowMs : (keys[i - 1]?.createdAtMs ?? nowMs);
+      const replacedAtMs = i === 0 ? nowMs : (keys[i - 1]?.activatesAtMs ?? nowMs);
       return replacedAtMs + this.settings.retainMs > nowMs;
     });
+  }
+
+  /** How far ahead of signing a new key is published: 10 minutes, less for very short intervals. */
+  get #aheadMs(): number {
+    return Math.min(600_000, this.settings.rotationIntervalMs / 2);
+  }
+
+  /** True when no key exists, or the newest should already be followed by a published successor. */
+  #rotationDue(nowMs: number): boolean {
+    const newest = this.#keys[0];
+    return (
+      !newest || newest.activatesAtMs + this.settings.rotationIntervalMs - this.#aheadMs <= nowMs
+    );
   }
 
   async #fresh(): Promise<void> {
@@ -157,9 +170,13 @@ export class Keyring {
   async #rotate(): Promise<void> {
     for (;;) {
       const nowMs = this.clock.now();
-      const newest = this.#keys[0];
-      if (newest && newest.createdAtMs + this.settings.rotationIntervalMs > nowMs) return;
-      const made = await this.#generate(nowMs);
+      if (!this.#rotationDue(nowMs)) return;
+      // The first key signs at once; a successor is published ahead of signing, so verifiers
+      // holding a cached JWKS (the server sends max-age=300) know it before they meet it.
+      const made = await this.#generate(
+        nowMs,
+        this.#keys.length === 0 ? nowMs : nowMs + this.#aheadMs,
+      );
       const keys = [made, ...this.#published(this.#keys, nowMs)];
       const json = JSON.stringify({ keys: keys.map((key) => this.#export(key)) });
       if (await this.store.saveKeyring(this.#version, json)) {
@@ -175,12 +192,13 @@ export class Keyring {
     }
   }
 
-  async #generate(nowMs: number): Promise<LoadedKey> {
+  async #generate(nowMs: number, activatesAtMs: number): Promise<LoadedKey> {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
     return {
       kid: await calculateJwkThumbprint(publicJwk),
       createdAtMs: nowMs,
+      activatesAtMs,
       publicJwk,
       publicKey,
       privateKey,
@@ -193,6 +211,7 @@ export class Keyring {
     return {
       kid: key.kid,
       createdAtMs: key.createdAtMs,
+      activatesAtMs: key.activatesAtMs,
       publicJwk: key.publicJwk,
       ...(encryption
         ? { sealedPrivateJwk: encryption.seal(privateJson) }
@@ -223,6 +242,7 @@ export class Keyring {
     return {
       kid: stored.kid,
       createdAtMs: stored.createdAtMs,
+      activatesAtMs: stored.activatesAtMs ?? stored.createdAtMs,
       publicJwk: stored.publicJwk,
       publicKey: createPublicKey({ key: stored.publicJwk as never, format: 'jwk' }),
       privateKey: createPrivateKey({ key: privateJwk as never, format: 'jwk' }),

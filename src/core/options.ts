@@ -62,7 +62,7 @@ export interface TokenOptions {
   refreshGraceSeconds?: number;
   /** Leeway when checking `exp`, `nbf` and `iat`, for clocks that disagree. Default 30. */
   clockToleranceSeconds?: number;
-  /** A new signing key is made when the newest is this old. Default 2592000 (30 days). */
+  /** How long each signing key signs before its successor (published 10 min ahead) takes over. Default 2592000 (30 days). */
   keyRotationIntervalSeconds?: number;
   /**
    * Encrypts private signing keys at rest in the store (AES-256-GCM; at least 32 characters).

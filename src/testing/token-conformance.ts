@@ -163,15 +163,19 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
     expect((await engine.jwks()).keys.map((k) => k.kid)).toEqual([firstKid]);
     expect(await engine.store.loadKeyring()).toMatchObject({ version: 1 });
 
-    clock.advance(3600 - 100);
+    // Ten minutes before the first key's hour is up, its successor is published but not used.
+    clock.advance(3600 - 600);
     const late = await engine.refresh(tokens.refreshToken);
     if (!late.ok) throw late.error;
-    clock.advance(100);
+    expect(decodeProtectedHeader(late.tokens.accessToken).kid).toBe(firstKid);
+    const [secondKid, ...older] = (await engine.jwks()).keys.map((k) => k.kid);
+    expect(older).toEqual([firstKid]);
+    expect(secondKid).not.toBe(firstKid);
+
+    clock.advance(600);
     const rotated = await engine.refresh(late.tokens.refreshToken);
     if (!rotated.ok) throw rotated.error;
-    const secondKid = decodeProtectedHeader(rotated.tokens.accessToken).kid;
-    expect(secondKid).not.toBe(firstKid);
-    expect((await engine.jwks()).keys.map((k) => k.kid)).toEqual([secondKid, firstKid]);
+    expect(decodeProtectedHeader(rotated.tokens.accessToken).kid).toBe(secondKid);
     expect((await engine.verifyAccessToken(late.tokens.accessToken)).ok).toBe(true);
 
     clock.advance(600 + 30 + 1);
