@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { isValidSessionId } from './token.js';
+import { type ParsedToken, parsePrefixedToken } from './token.js';
 
 /**
  * Refresh tokens look like `skr_<session id>.<secret>`, the secret 32 bytes of base64url. The
@@ -11,36 +11,13 @@ import { isValidSessionId } from './token.js';
  */
 export const REFRESH_TOKEN_PREFIX = 'skr_';
 
-const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-
 export function formatRefreshToken(sessionId: string, secret: string): string {
   return `${REFRESH_TOKEN_PREFIX}${sessionId}.${secret}`;
 }
 
-export type ParsedRefreshToken =
-  | { ok: true; id: string; secret: string }
-  | { ok: false; problem: string; id?: string };
-
 /** Splits a refresh token without throwing; `problem` never echoes the token. */
-export function parseRefreshToken(token: unknown): ParsedRefreshToken {
-  if (typeof token !== 'string' || token.length === 0) {
-    return { ok: false, problem: 'No refresh token was given' };
-  }
-  if (!token.startsWith(REFRESH_TOKEN_PREFIX)) {
-    return {
-      ok: false,
-      problem: `The token is not a sessionkeeper refresh token (expected the form ${REFRESH_TOKEN_PREFIX}<id>.<secret>)`,
-    };
-  }
-  const dot = token.lastIndexOf('.');
-  const id = token.slice(REFRESH_TOKEN_PREFIX.length, dot === -1 ? undefined : dot);
-  if (!isValidSessionId(id))
-    return { ok: false, problem: 'The refresh token has no valid session id' };
-  const secret = dot === -1 ? '' : token.slice(dot + 1);
-  if (!SECRET_PATTERN.test(secret)) {
-    return { ok: false, problem: 'The refresh token secret is missing or truncated', id };
-  }
-  return { ok: true, id, secret };
+export function parseRefreshToken(token: unknown): ParsedToken {
+  return parsePrefixedToken(token, REFRESH_TOKEN_PREFIX, 'refresh token');
 }
 
 export function generateNonce(): string {

@@ -37,25 +37,30 @@ export type ParsedToken =
   | { ok: true; id: string; secret: string }
   | { ok: false; problem: string; id?: string };
 
-/** Splits a token without throwing; `problem` says what is wrong without echoing the token. */
+/** Splits a session token without throwing; `problem` says what is wrong without echoing it. */
 export function parseSessionToken(token: unknown): ParsedToken {
+  return parsePrefixedToken(token, SESSION_TOKEN_PREFIX, 'session token');
+}
+
+/** `<prefix><session id>.<43-character secret>`, as session and refresh tokens are. */
+export function parsePrefixedToken(token: unknown, prefix: string, kind: string): ParsedToken {
   if (typeof token !== 'string' || token.length === 0) {
-    return { ok: false, problem: 'No session token was given' };
+    return { ok: false, problem: `No ${kind} was given` };
   }
-  if (!token.startsWith(SESSION_TOKEN_PREFIX)) {
+  if (!token.startsWith(prefix)) {
     return {
       ok: false,
-      problem: `The token is not a sessionkeeper session token (expected the form ${SESSION_TOKEN_PREFIX}<id>.<secret>)`,
+      problem: `The token is not a sessionkeeper ${kind} (expected the form ${prefix}<id>.<secret>)`,
     };
   }
   const dot = token.lastIndexOf('.');
-  const id = token.slice(SESSION_TOKEN_PREFIX.length, dot === -1 ? undefined : dot);
+  const id = token.slice(prefix.length, dot === -1 ? undefined : dot);
   if (!ID_PATTERN.test(id)) {
-    return { ok: false, problem: 'The token has no valid session id' };
+    return { ok: false, problem: `The ${kind} has no valid session id` };
   }
   const secret = dot === -1 ? '' : token.slice(dot + 1);
   if (secret.length !== SECRET_LENGTH || !SECRET_PATTERN.test(secret)) {
-    return { ok: false, problem: 'The token secret is missing or truncated', id };
+    return { ok: false, problem: `The ${kind} secret is missing or truncated`, id };
   }
   return { ok: true, id, secret };
 }
