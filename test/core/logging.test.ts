@@ -64,3 +64,46 @@ describe('logs', () => {
     }
   });
 });
+
+describe('token logs', () => {
+  it('record refusals and reuse with reasons, and never an access or refresh token', async () => {
+    const { logger, lines, raw } = capture();
+    logger.level = 'debug';
+    const clock = createManualClock();
+    const engine = await createSessionEngine({
+      store: createMemoryStore(),
+      clock,
+      logger,
+      background: false,
+    });
+    const { tokens, session } = await engine.create({ subject: 'ada', tokens: true });
+    const first = tokens?.refreshToken ?? '';
+    const next = await engine.refresh(first);
+    clock.advance(16);
+    await engine.refresh(first); // reuse after the grace window: the session is revoked
+    await engine.verifyAccessToken(tokens?.accessToken ?? '');
+    await engine.deliverEvents();
+    await engine.close();
+
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'access-token signing key created', encrypted: false }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'refresh refused', reason: 'refresh-token-reused' }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        msg: 'rotated refresh token presented again: session revoked',
+        sessionId: session.id,
+      }),
+    );
+    const secrets = [first, next.ok ? next.tokens.refreshToken : '', tokens?.accessToken ?? '']
+      .filter(Boolean)
+      .map((t) => t.split('.').at(-1) as string);
+    expect(secrets).toHaveLength(3);
+    for (const line of raw) {
+      for (const secret of secrets) expect(line).not.toContain(secret);
+      expect(line).not.toContain('skr_');
+    }
+  });
+});
