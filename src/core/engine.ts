@@ -122,6 +122,7 @@ export async function createSessionEngine<Data extends SessionData = SessionData
     await store.close().catch(() => {});
     throw error;
   }
+  setImmediate(() => engine.startBackground());
   return engine;
 }
 
@@ -152,10 +153,6 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     });
     this.#tokens = new TokenService(store, clock, logger, options.tokens);
     this.tokenKeys = this.#tokens.keyring;
-    if (options.background) {
-      // Started on the next turn so listeners registered right after creation see every event.
-      setImmediate(() => this.#startBackground());
-    }
   }
 
   /** Creates a session for `input.subject`; applies the caps (evicting or refusing). */
@@ -483,8 +480,13 @@ export class SessionEngine<Data extends SessionData = SessionData> {
       .catch((err: unknown) => this.logger.warn({ err }, 'event delivery failed; will retry'));
   }
 
-  #startBackground(): void {
-    if (this.#closed) return;
+  /**
+   * Starts the sweeper and event delivery when `background` is on. `createSessionEngine` calls it
+   * once the engine is ready, on the next turn, so listeners registered right after creation
+   * see every event (an event claimed with no listener would be acknowledged unseen).
+   */
+  startBackground(): void {
+    if (this.#closed || !this.options.background || this.#timers.length > 0) return;
     const every = (seconds: number, task: () => Promise<unknown>, what: string) => {
       const run = () => {
         task().catch((err: unknown) => this.logger.warn({ err }, `${what} failed; will retry`));
