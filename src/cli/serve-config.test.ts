@@ -49,6 +49,12 @@ describe('parseServeArgs', () => {
         denylist: false,
         keyEncryptionSecret: undefined,
       },
+      webhooks: undefined,
+      eventLeaseSeconds: 30,
+      maxEventAttempts: 10,
+      metricsRequireApiKey: false,
+      rateLimitFailuresPerMinute: 30,
+      corsOrigins: [],
     });
   });
 
@@ -153,5 +159,91 @@ describe('parseServeArgs', () => {
 
   it('answers --help without reading the other settings', () => {
     expect(parseServeArgs(['--help', '--port', 'nonsense'], {})).toEqual({ help: true });
+  });
+});
+
+describe('parseServeArgs: webhooks, limits, CORS, metrics, Redis prefix', () => {
+  const secret = 'w'.repeat(32);
+
+  it('collects repeated --webhook flags and a comma-separated variable', () => {
+    expect(
+      config(['--webhook', 'http://a.example/h', '--webhook', 'https://b.example/h'], {
+        SESSIONKEEPER_WEBHOOK_SECRET: secret,
+      }).webhooks,
+    ).toEqual({ urls: ['http://a.example/h', 'https://b.example/h'], secret });
+    expect(
+      config([], {
+        SESSIONKEEPER_WEBHOOK: 'http://a.example/h, http://c.example/h',
+        SESSIONKEEPER_WEBHOOK_SECRET: secret,
+      }).webhooks?.urls,
+    ).toEqual(['http://a.example/h', 'http://c.example/h']);
+  });
+
+  it('requires a webhook secret with a webhook, and never echoes one', () => {
+    expect(() => config(['--webhook', 'http://a.example/h'])).toThrow(
+      /^--webhook is set but SESSIONKEEPER_WEBHOOK_SECRET \(or --webhook-secret\) is not/,
+    );
+    const short = 'short-s3cret';
+    let message = '';
+    try {
+      config(['--webhook', 'http://a.example/h'], { SESSIONKEEPER_WEBHOOK_SECRET: short });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toBe(
+      'invalid SESSIONKEEPER_WEBHOOK_SECRET: expected a secret of at least 16 characters',
+    );
+    expect(() =>
+      config(['--webhook', 'ftp://a.example/h'], { SESSIONKEEPER_WEBHOOK_SECRET: secret }),
+    ).toThrow(/^invalid --webhook "ftp:\/\/a\.example\/h": expected http/);
+    // A webhook URL's credentials and query are not repeated in messages either.
+    expect(() => config(['--webhook', 'http://u:pw@a.example/h?token=t,nope'])).toThrow(
+      'invalid --webhook "http://a.example/h,(invalid URL)"',
+    );
+  });
+
+  it('reads event delivery, rate limit, CORS and metrics settings', () => {
+    const parsed = config(
+      [
+        '--event-lease',
+        '5s',
+        '--max-event-attempts',
+        '20',
+        '--rate-limit-failures',
+        '0',
+        '--cors-origin',
+        'https://app.example',
+        '--metrics-auth',
+        'true',
+      ],
+      { SESSIONKEEPER_CORS_ORIGIN: 'https://ignored.example' },
+    );
+    expect(parsed).toMatchObject({
+      eventLeaseSeconds: 5,
+      maxEventAttempts: 20,
+      rateLimitFailuresPerMinute: 0,
+      corsOrigins: ['https://app.example'],
+      metricsRequireApiKey: true,
+    });
+    expect(
+      config([], { SESSIONKEEPER_CORS_ORIGIN: 'https://a.example,http://localhost:3000' })
+        .corsOrigins,
+    ).toEqual(['https://a.example', 'http://localhost:3000']);
+    expect(() => config(['--cors-origin', 'https://a.example/path'])).toThrow(
+      /^invalid --cors-origin "https:\/\/a\.example\/path": expected origins/,
+    );
+    expect(() => config(['--rate-limit-failures', '-1'])).toThrow(/^invalid --rate-limit-failures/);
+  });
+
+  it('applies --redis-key-prefix to a Redis store only', () => {
+    expect(
+      config(['--store', 'redis://127.0.0.1:6379', '--redis-key-prefix', 'app1:']).storeSpec,
+    ).toMatchObject({ kind: 'redis', keyPrefix: 'app1:' });
+    expect(() => config(['--redis-key-prefix', 'app1:'])).toThrow(
+      '--redis-key-prefix applies only to a Redis store',
+    );
+    expect(() =>
+      config(['--store', 'redis://127.0.0.1:6379', '--redis-key-prefix', 'a{b}']),
+    ).toThrow(/^invalid --redis-key-prefix "a\{b\}"/);
   });
 });

@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../core/errors.js';
 import { checkSubject } from '../core/input.js';
+import { validateKeyPrefix } from '../redis/keys.js';
 import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
 import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
+import { isWebhookUrl, shownUrl } from '../server/webhooks.js';
 import { ConfigError } from './config-error.js';
 import { parseDuration } from './duration.js';
 
@@ -21,6 +23,15 @@ export interface ServeConfig {
   logLevel: LogLevel;
   /** Access and refresh tokens, as the engine's `tokens` option takes them. */
   tokens: ServeTokenConfig;
+  /** Undefined when no webhook URL is configured. */
+  webhooks: { urls: string[]; secret: string } | undefined;
+  eventLeaseSeconds: number;
+  maxEventAttempts: number;
+  metricsRequireApiKey: boolean;
+  /** 0: no limit. */
+  rateLimitFailuresPerMinute: number;
+  /** Empty: CORS off. */
+  corsOrigins: string[];
 }
 
 export interface ServeTokenConfig {
@@ -49,6 +60,8 @@ export interface Setting<T> {
   secret?: boolean;
   /** The value as messages may show it. */
   shown?(raw: string): string;
+  /** The flag may be repeated; its values (and a comma-separated variable) form one list. */
+  multiple?: boolean;
   /** The value, or null for a generic "expected …" message; a ValidationError's detail is shown instead. */
   parse(raw: string): T | null;
 }
@@ -57,6 +70,14 @@ const positiveInteger = (raw: string) =>
   /^\d{1,15}$/.test(raw) && Number(raw) >= 1 ? Number(raw) : null;
 const duration = (raw: string) => parseDuration(raw);
 const booleanText = (raw: string) => (raw === 'true' ? true : raw === 'false' ? false : null);
+const wholeNumber = (raw: string) => (/^\d{1,9}$/.test(raw) ? Number(raw) : null);
+const list = (raw: string) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+/** Shortest webhook secret accepted: an HMAC key should not be guessable. */
+const MIN_WEBHOOK_SECRET_LENGTH = 16;
 /** At least what the engine's AES-256-GCM key derivation asks for. */
 const MIN_KEY_ENCRYPTION_SECRET_LENGTH = 32;
 
@@ -167,7 +188,79 @@ export const SETTINGS = {
     secret: true,
     parse: (raw: string) => (raw.length >= MIN_KEY_ENCRYPTION_SECRET_LENGTH ? raw : null),
   },
+  webhook: {
+    flag: 'webhook',
+    multiple: true,
+    expected: 'http:// or https:// URLs (repeat the flag, or separate them with commas)',
+    help: 'POST every session event, signed, to this URL (repeatable; comma-separated in the variable). Needs a webhook secret. See docs/webhooks.md.',
+    shown: (raw: string) => list(raw).map(shownUrl).join(','),
+    parse: (raw: string) => {
+      const urls = list(raw);
+      return urls.length > 0 && urls.every(isWebhookUrl) ? urls : null;
+    },
+  },
+  webhookSecret: {
+    flag: 'webhook-secret',
+    expected: `a secret of at least ${MIN_WEBHOOK_SECRET_LENGTH} characters`,
+    help: `Key of the HMAC-SHA256 signature of webhook requests (at least ${MIN_WEBHOOK_SECRET_LENGTH} characters); required with --webhook. Prefer the environment variable (flags show in ps).`,
+    secret: true,
+    parse: (raw: string) => (raw.length >= MIN_WEBHOOK_SECRET_LENGTH ? raw : null),
+  },
+  eventLease: {
+    flag: 'event-lease',
+    defaultText: '30s',
+    expected: 'a duration such as 30s or 2m',
+    help: 'An event whose delivery (webhooks) did not succeed is delivered again after this long.',
+    parse: duration,
+  },
+  maxEventAttempts: {
+    flag: 'max-event-attempts',
+    defaultText: '10',
+    expected: 'a whole number of at least 1',
+    help: 'Deliveries of an event before it is dropped with an error log; with --event-lease this is how long a webhook receiver may be down without losing events.',
+    parse: positiveInteger,
+  },
+  rateLimitFailures: {
+    flag: 'rate-limit-failures',
+    defaultText: '30',
+    expected: 'a whole number (0 disables the limit)',
+    help: 'Failed session validations and refreshes allowed per client address per minute; past it, 429 rate-limited. Successes do not count. 0 disables.',
+    parse: wholeNumber,
+  },
+  corsOrigin: {
+    flag: 'cors-origin',
+    multiple: true,
+    expected:
+      'origins such as https://app.example.com (repeat the flag, or separate them with commas)',
+    help: 'Origin allowed to call the API from a browser (repeatable; comma-separated in the variable). Default: none, CORS is off.',
+    parse: (raw: string) => {
+      const origins = list(raw);
+      return origins.length > 0 && origins.every(isOrigin) ? origins : null;
+    },
+  },
+  metricsAuth: {
+    flag: 'metrics-auth',
+    defaultText: 'false',
+    expected: 'true or false',
+    help: 'true: GET /metrics asks for the API key like the backend calls. Default: unauthenticated (keep the port private).',
+    parse: booleanText,
+  },
+  redisKeyPrefix: {
+    flag: 'redis-key-prefix',
+    expected: 'up to 64 characters of A-Z, a-z, 0-9, :, _, . and -',
+    help: 'Starts every Redis key, so several deployments can share one Redis (Redis stores only). Default: sk:',
+    parse: (raw: string) => validateKeyPrefix(raw),
+  },
 } as const satisfies Record<string, Setting<unknown>>;
+
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text;
+  } catch {
+    return false;
+  }
+}
 
 export function envName(flag: string): string {
   return `SESSIONKEEPER_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -206,6 +299,18 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
   }
 
   const store = required(resolve(SETTINGS.store));
+  const keyPrefix = resolve(SETTINGS.redisKeyPrefix);
+  const storeSpec: StoreSpec = store.value;
+  if (storeSpec.kind === 'redis' && keyPrefix) storeSpec.keyPrefix = keyPrefix.value;
+  else if (keyPrefix)
+    throw new ConfigError(`${keyPrefix.source} applies only to a Redis store (--store redis://…)`);
+  const webhookUrls = resolve(SETTINGS.webhook);
+  const webhookSecret = resolve(SETTINGS.webhookSecret);
+  if (webhookUrls && !webhookSecret) {
+    throw new ConfigError(
+      `${webhookUrls.source} is set but ${envName(SETTINGS.webhookSecret.flag)} (or --${SETTINGS.webhookSecret.flag}) is not: webhook requests must be signed`,
+    );
+  }
   const idle = required(resolve(SETTINGS.idleTimeout));
   const absolute = required(resolve(SETTINGS.absoluteTimeout));
   if (absolute.value < idle.value) {
@@ -218,7 +323,7 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
     config: {
       host: required(resolve(SETTINGS.host)).value,
       port: required(resolve(SETTINGS.port)).value,
-      storeSpec: store.value,
+      storeSpec,
       idleTimeoutSeconds: idle.value,
       absoluteTimeoutSeconds: absolute.value,
       maxSessionsPerSubject: resolve(SETTINGS.maxSessionsPerSubject)?.value,
@@ -233,6 +338,15 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
         denylist: required(resolve(SETTINGS.tokenDenylist)).value,
         keyEncryptionSecret: resolve(SETTINGS.keyEncryptionSecret)?.value,
       },
+      webhooks:
+        webhookUrls && webhookSecret
+          ? { urls: webhookUrls.value, secret: webhookSecret.value }
+          : undefined,
+      eventLeaseSeconds: required(resolve(SETTINGS.eventLease)).value,
+      maxEventAttempts: required(resolve(SETTINGS.maxEventAttempts)).value,
+      metricsRequireApiKey: required(resolve(SETTINGS.metricsAuth)).value,
+      rateLimitFailuresPerMinute: required(resolve(SETTINGS.rateLimitFailures)).value,
+      corsOrigins: resolve(SETTINGS.corsOrigin)?.value ?? [],
     },
   };
 }
@@ -255,11 +369,19 @@ function required<T>(resolved: Resolved<T> | undefined): Resolved<T> {
 }
 
 function readFlags(args: readonly string[]): Record<string, string | boolean | undefined> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+  const options: Record<
+    string,
+    { type: 'string' | 'boolean'; short?: string; multiple?: boolean }
+  > = {
     help: { type: 'boolean', short: 'h' },
   };
+  const multiple = new Set<string>();
   for (const setting of Object.values<Setting<unknown>>(SETTINGS)) {
-    if (!setting.envOnly) options[setting.flag] = { type: 'string' };
+    if (setting.envOnly) continue;
+    options[setting.flag] = setting.multiple
+      ? { type: 'string', multiple: true }
+      : { type: 'string' };
+    if (setting.multiple) multiple.add(setting.flag);
   }
   try {
     const { values, positionals } = parseArgs({
@@ -274,8 +396,13 @@ function readFlags(args: readonly string[]): Record<string, string | boolean | u
       );
     }
     const flags: Record<string, string | boolean | undefined> = {};
-    for (const [name, value] of Object.entries(values))
-      flags[name] = Array.isArray(value) ? value.at(-1) : value;
+    for (const [name, value] of Object.entries(values)) {
+      flags[name] = Array.isArray(value)
+        ? multiple.has(name)
+          ? value.join(',')
+          : value.at(-1)
+        : value;
+    }
     return flags;
   } catch (error) {
     if (error instanceof ConfigError) throw error;

@@ -7,7 +7,9 @@ import type { SessionStore } from '../core/store.js';
 import { hashApiKey } from '../server/api-key.js';
 import { buildApp } from '../server/app.js';
 import { createServerLogger } from '../server/logger.js';
+import { createServerMetrics, eventGatedStore, timedStore } from '../server/metrics.js';
 import { openStore } from '../server/store-url.js';
+import { shownUrl } from '../server/webhooks.js';
 import { dataDirectory, loadOrCreateApiKey } from './api-key-file.js';
 import { ConfigError } from './config-error.js';
 import { envName, SETTINGS, type ServeConfig } from './serve-config.js';
@@ -42,14 +44,29 @@ export async function startService(
   const storeName = config.storeSpec.location;
   // The store is opened and the engine started (reading the signing keys) before an API key is
   // generated, so a failed start shows no key.
-  const store = await openReachableStore(config, storeName);
-  const engine = await startEngine(config, store, logger);
+  const metrics = createServerMetrics({ processMetrics: true });
+  // No event is claimed before the app's listeners (webhooks, metrics) are registered: one claimed
+  // with no listener would count as delivered.
+  const gate = eventGatedStore(timedStore(await openReachableStore(config, storeName), metrics));
+  const engine = await startEngine(config, gate.store, logger);
   let app: FastifyInstance;
   try {
     const apiKeyHash = await settleApiKey(config, logger, stderr);
-    app = buildApp(engine, { apiKeyHash, logger });
+    app = buildApp(engine, {
+      apiKeyHash,
+      logger,
+      metrics,
+      metricsRequireApiKey: config.metricsRequireApiKey,
+      rateLimitFailuresPerMinute: config.rateLimitFailuresPerMinute,
+      corsOrigins: config.corsOrigins,
+      ...(config.webhooks ? { webhooks: config.webhooks } : {}),
+    });
     // Closing the app (after in-flight requests) closes the engine, which closes the store.
     app.addHook('onClose', () => engine.close());
+    gate.release();
+    engine.deliverEvents().catch((err: unknown) => {
+      logger.warn({ err }, 'event delivery failed; will retry');
+    });
   } catch (error) {
     await engine.close().catch(() => undefined);
     throw error;
@@ -71,6 +88,9 @@ export async function startService(
       absoluteTimeout: config.absoluteTimeoutSeconds,
       accessTokenTtl: config.tokens.accessTokenTtlSeconds,
       signingKeysEncrypted: config.tokens.keyEncryptionSecret !== undefined,
+      webhooks: config.webhooks?.urls.map(shownUrl) ?? [],
+      corsOrigins: config.corsOrigins,
+      rateLimitFailuresPerMinute: config.rateLimitFailuresPerMinute,
       pid: process.pid,
     },
     'sessionkeeper listening',
@@ -121,6 +141,8 @@ async function startEngine(
       logger,
       idleTimeoutSeconds: config.idleTimeoutSeconds,
       absoluteTimeoutSeconds: config.absoluteTimeoutSeconds,
+      eventLeaseSeconds: config.eventLeaseSeconds,
+      maxEventAttempts: config.maxEventAttempts,
       limits: {
         perSubject:
           config.maxSessionsPerSubject === undefined

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { SessionEngine } from '../core/engine.js';
@@ -7,12 +8,17 @@ import { hashApiKey, isApiKeyHash } from './api-key.js';
 import { createClientErrorHandler, createConnectHandler } from './client-error.js';
 import { fromFrameworkError } from './framework-errors.js';
 import { frameworkLogger } from './logger.js';
+import { attachEngineMetrics, createServerMetrics, type ServerMetrics } from './metrics.js';
+import type { RegisteredRoute } from './openapi.js';
 import { problemCodeOf, sendInternalProblem, sendProblem } from './problem-reply.js';
+import { registerFailureLimiter } from './rate-limit.js';
 import { requestPath } from './request-path.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerHolderRoutes } from './routes/holder-routes.js';
+import { registerMetaRoutes } from './routes/meta-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { notFoundError } from './server-errors.js';
+import { registerWebhooks, type WebhookOptions } from './webhooks.js';
 
 export interface AppOptions {
   /** The API key backend calls present as `Authorization: Bearer`. Hashed at once; give this or `apiKeyHash`. */
@@ -25,7 +31,26 @@ export interface AppOptions {
   trustProxy?: boolean;
   /** Where request and error logs go. Default: the engine's logger. */
   logger?: Logger;
+  /** POST every session event, signed, to these URLs (see docs/webhooks.md). Default: none. */
+  webhooks?: WebhookOptions;
+  /**
+   * The metrics `/metrics` serves. Default: a registry of the app's own. Pass one made with
+   * `createServerMetrics()` to also record store latency through `timedStore()`.
+   */
+  metrics?: ServerMetrics;
+  /** `/metrics` asks for the API key like the backend calls. Default false (unauthenticated). */
+  metricsRequireApiKey?: boolean;
+  /**
+   * Failed validations and refreshes (401s on `/v1/session…`) allowed per client address per
+   * minute; past it, 429 `rate-limited` until the minute ends. Successes never count. 0 disables.
+   * Default 30.
+   */
+  rateLimitFailuresPerMinute?: number;
+  /** Origins allowed to call the API from a browser (CORS). Default: none, CORS is off. */
+  corsOrigins?: readonly string[];
 }
+
+const DEFAULT_FAILURES_PER_MINUTE = 30;
 
 const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
 /** Subjects may be 256 characters, which percent-encoded can be a dozen times longer. */
@@ -45,6 +70,10 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   const now = () => engine.clock.now();
 
   const fastifyLogger: FastifyBaseLogger = frameworkLogger(logger);
+  const metrics = options.metrics ?? createServerMetrics();
+  const failuresPerMinute = options.rateLimitFailuresPerMinute ?? DEFAULT_FAILURES_PER_MINUTE;
+  if (!Number.isInteger(failuresPerMinute) || failuresPerMinute < 0)
+    throw new ValidationError('rateLimitFailuresPerMinute', 'must be a whole number of at least 0');
 
   const app = Fastify({
     loggerInstance: fastifyLogger,
@@ -78,6 +107,10 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     },
   });
   app.server.on('connect', createConnectHandler(now));
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   // Only JSON bodies are read; anything else is refused as an unsupported media type.
   app.removeContentTypeParser('text/plain');
 
@@ -85,7 +118,31 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store'); // session data and tokens must never sit in a cache
   });
+  const limiter =
+    failuresPerMinute > 0 ? registerFailureLimiter(app, failuresPerMinute) : undefined;
+  if (limiter) app.addHook('onRequest', limiter.check);
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    app.register(cors, {
+      origin: [...options.corsOrigins],
+      credentials: true,
+      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],
+      maxAge: 600,
+    });
+  }
   app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+    if (limiter)
+      await limiter.record(request, reply).catch((err: unknown) => {
+        request.log.warn({ err }, 'rate limit counter failed');
+      });
     const path = requestPath(request);
     // Health probes arrive every few seconds; at info they would drown the lines that matter.
     const level = PROBE_PATHS.has(path) && reply.statusCode < 400 ? 'debug' : 'info';
@@ -124,8 +181,23 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   });
 
   registerBackendRoutes(app, engine, apiKeyHash);
-  registerHolderRoutes(app, engine);
+  registerHolderRoutes(app, engine, metrics);
   registerOpsRoutes(app, engine);
+  registerMetaRoutes(app, {
+    metrics,
+    apiKeyHash: options.metricsRequireApiKey ? apiKeyHash : undefined,
+    routes,
+  });
+
+  const detachMetrics = attachEngineMetrics(metrics, engine);
+  const webhooks = options.webhooks
+    ? registerWebhooks(engine, options.webhooks, logger)
+    : undefined;
+  // preClose: retries in flight stop before the engine waits for its event delivery to finish.
+  app.addHook('preClose', async () => {
+    webhooks?.close();
+    detachMetrics();
+  });
   return app;
 }
 

@@ -4,6 +4,7 @@ import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionStore } from '../core/store.js';
 import { type AppOptions, buildApp } from './app.js';
 import { createServerLogger } from './logger.js';
+import { createServerMetrics, eventGatedStore, timedStore } from './metrics.js';
 import { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
 
 export interface CreateServerOptions extends Omit<SessionEngineOptions, 'store'>, AppOptions {
@@ -23,13 +24,22 @@ export async function createServer(options: CreateServerOptions = {}): Promise<F
     apiKeyHash,
     bodyLimitBytes,
     trustProxy,
+    webhooks,
+    metrics: metricsOption,
+    metricsRequireApiKey,
+    rateLimitFailuresPerMinute,
+    corsOrigins,
     ...engineOptions
   } = options;
+  const metrics = metricsOption ?? createServerMetrics();
   const logger = options.logger ?? createServerLogger();
-  const store =
+  const opened =
     typeof storeOption === 'object'
       ? storeOption
       : await openStore(parseStoreUrl(storeOption ?? DEFAULT_STORE_URL));
+  // Events wait until the app's listeners are registered (see eventGatedStore).
+  const gate = eventGatedStore(timedStore(opened, metrics));
+  const store = gate.store;
   let engine: Awaited<ReturnType<typeof createSessionEngine>>;
   try {
     engine = await createSessionEngine({ ...engineOptions, store, logger });
@@ -38,8 +48,20 @@ export async function createServer(options: CreateServerOptions = {}): Promise<F
     throw error;
   }
   try {
-    const app = buildApp(engine, { apiKey, apiKeyHash, bodyLimitBytes, trustProxy, logger });
+    const app = buildApp(engine, {
+      apiKey,
+      apiKeyHash,
+      bodyLimitBytes,
+      trustProxy,
+      logger,
+      metrics,
+      metricsRequireApiKey,
+      rateLimitFailuresPerMinute,
+      corsOrigins,
+      webhooks,
+    });
     app.addHook('onClose', () => engine.close());
+    gate.release();
     return app;
   } catch (error) {
     await engine.close();

@@ -5,8 +5,12 @@ export type { CreateServerOptions } from './create-server.js';
 export { createServer } from './create-server.js';
 export type { LogLevel } from './logger.js';
 export { createServerLogger } from './logger.js';
+export type { ServerMetrics, ServerMetricsOptions } from './metrics.js';
+export { createServerMetrics, timedStore } from './metrics.js';
 export type { StoreSpec } from './store-url.js';
 export { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
+export type { WebhookOptions, WebhookPayload } from './webhooks.js';
+export { webhookSignature } from './webhooks.js';
 export type {
   CreatedSessionJson,
   RefreshedSessionJson,

@@ -21,6 +21,9 @@ const REDACTED_PATHS = [
   '*.apiKey',
   'secret',
   '*.secret',
+  'webhookSecret',
+  '*.webhookSecret',
+  'webhooks.secret',
 ];
 
 const WARN = 40; // pino's numeric value of `warn`

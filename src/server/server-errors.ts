@@ -20,3 +20,13 @@ export function unsupportedMediaTypeError(contentType: string | undefined): Sess
   const detail = `Content-Type ${shown} is not accepted; send the body as application/json`;
   return new SessionkeeperError('UNSUPPORTED_MEDIA_TYPE', detail);
 }
+
+/** Too many failed attempts from one client address (429 with Retry-After). */
+export class RateLimitedError extends SessionkeeperError {
+  /** Seconds until the client's failures are forgotten. */
+  readonly retryAfterSeconds: number;
+  constructor(detail: string, retryAfterSeconds: number) {
+    super('RATE_LIMITED', detail);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

@@ -7,7 +7,7 @@ import { parseRedisUrl } from '../redis/connection-url.js';
 export type StoreSpec =
   | { kind: 'sqlite'; path: string; location: string }
   | { kind: 'memory'; location: string }
-  | { kind: 'redis'; url: string; location: string };
+  | { kind: 'redis'; url: string; location: string; keyPrefix?: string };
 
 export const DEFAULT_STORE_URL = 'sqlite:./data/sessionkeeper.db';
 
@@ -55,7 +55,10 @@ export async function openStore(spec: StoreSpec): Promise<SessionStore> {
     }
     case 'redis': {
       const { createRedisStore } = await import('../redis/index.js');
-      return createRedisStore({ url: spec.url });
+      return createRedisStore({
+        url: spec.url,
+        ...(spec.keyPrefix === undefined ? {} : { keyPrefix: spec.keyPrefix }),
+      });
     }
   }
 }

@@ -8,7 +8,7 @@ import type { SessionEngineOptions } from '../../src/core/options.js';
 import type { Problem } from '../../src/core/problem.js';
 import type { SessionStore } from '../../src/core/store.js';
 import { createMemoryStore } from '../../src/memory/index.js';
-import { buildApp } from '../../src/server/index.js';
+import { type AppOptions, buildApp } from '../../src/server/index.js';
 
 export const API_KEY = 'test-api-key-0123456789';
 export const backend = { authorization: `Bearer ${API_KEY}` };
@@ -23,9 +23,12 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** An app on a memory store (or `store`) with a manual clock and captured logs. */
+/**
+ * An app on a memory store (or `store`) with a manual clock and captured logs. The failure rate
+ * limit is off unless `app` sets it, so suites that send many bad tokens test what they mean to.
+ */
 export async function startHarness(
-  options: { store?: SessionStore; engine?: SessionEngineOptions } = {},
+  options: { store?: SessionStore; engine?: SessionEngineOptions; app?: Partial<AppOptions> } = {},
 ): Promise<Harness> {
   const clock = createManualClock();
   const logs: string[] = [];
@@ -37,7 +40,12 @@ export async function startHarness(
     logger,
     ...options.engine,
   });
-  const app = buildApp(engine, { apiKey: API_KEY, logger });
+  const app = buildApp(engine, {
+    apiKey: API_KEY,
+    logger,
+    rateLimitFailuresPerMinute: 0,
+    ...options.app,
+  });
   return {
     app,
     engine,

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SessionEngine, ValidationResult } from '../../core/engine.js';
 import type { SessionInvalidError } from '../../core/errors.js';
 import { sessionTokenGuard, sessionTokenOf } from '../auth.js';
+import type { ServerMetrics } from '../metrics.js';
 import {
   leaseBody,
   leaseIdParams,
@@ -24,13 +25,18 @@ const ENDED_REASONS: ReadonlySet<SessionInvalidError['reason']> = new Set([
  * The session-holder's calls (`/v1/session…`), authenticated by the session token; the refresh
  * call by the refresh token in its body instead.
  */
-export function registerHolderRoutes(app: FastifyInstance, engine: SessionEngine): void {
+export function registerHolderRoutes(
+  app: FastifyInstance,
+  engine: SessionEngine,
+  metrics: ServerMetrics,
+): void {
   const onRequest = sessionTokenGuard;
 
   /** Validation as the transport sees it: an invalid token becomes its 401 problem. */
   async function validSession(request: FastifyRequest, renew = false): Promise<ValidSession> {
     const token = sessionTokenOf(request);
     const result = renew ? await engine.renew(token) : await engine.validate(token);
+    metrics.validations.inc({ result: result.ok ? 'ok' : result.error.reason });
     if (!result.ok) throw result.error;
     return result;
   }
@@ -77,6 +83,7 @@ export function registerHolderRoutes(app: FastifyInstance, engine: SessionEngine
     // A request without any body lacks the refresh token, and is told so by name.
     const { refreshToken } = parseInput(refreshBody, request.body ?? {}, 'body');
     const result = await engine.refresh(refreshToken);
+    metrics.refreshes.inc({ result: result.ok ? 'ok' : result.error.reason });
     if (!result.ok) throw result.error;
     // Already set for every response; restated because OAuth requires it wherever tokens are issued.
     reply.header('cache-control', 'no-store');

@@ -1,0 +1,133 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { SessionEngine } from '../core/engine.js';
+import type { EventListener } from '../core/event-dispatcher.js';
+import type { SessionStore } from '../core/store.js';
+
+/**
+ * The Prometheus metrics of one app, in a registry of its own (never prom-client's global one),
+ * so several apps in one process do not collide.
+ */
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly validations: Counter<'result'>;
+  readonly refreshes: Counter<'result'>;
+  readonly expirations: Counter<'reason'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly storeDuration: Histogram<'operation'>;
+}
+
+export interface ServerMetricsOptions {
+  /** Also export prom-client's default process metrics (CPU, memory, event loop lag). Default false. */
+  processMetrics?: boolean;
+}
+
+export function createServerMetrics(options: ServerMetricsOptions = {}): ServerMetrics {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    validations: new Counter({
+      name: 'sessionkeeper_validations_total',
+      help: 'Session token checks by result: ok, or the reason of the failure.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    refreshes: new Counter({
+      name: 'sessionkeeper_refreshes_total',
+      help: 'Refresh token exchanges by result: ok, or the reason of the failure.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    expirations: new Counter({
+      name: 'sessionkeeper_expirations_total',
+      help: 'Sessions expired (idle or absolute), counted by the instance that delivered the event.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'sessionkeeper_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    storeDuration: new Histogram({
+      name: 'sessionkeeper_store_operation_duration_seconds',
+      help: 'Session store call duration by operation.',
+      labelNames: ['operation'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * Adds the gauge read from the engine at scrape time and counts expirations from the engine's
+ * `expired` events. Returns what undoes the listener.
+ */
+export function attachEngineMetrics(metrics: ServerMetrics, engine: SessionEngine): () => void {
+  if (!metrics.registry.getSingleMetric('sessionkeeper_active_sessions')) {
+    new Gauge({
+      name: 'sessionkeeper_active_sessions',
+      help: 'Active sessions in the store (all instances), read at scrape time.',
+      registers: [metrics.registry],
+      async collect() {
+        this.set((await engine.stats()).active);
+      },
+    });
+  }
+  const onExpired: EventListener = (event) => {
+    metrics.expirations.inc({ reason: event.reason ?? 'unknown' });
+  };
+  engine.on('expired', onExpired);
+  return () => engine.off('expired', onExpired);
+}
+
+/** Store members not measured: synchronous, or not a store round trip. */
+const UNTIMED: ReadonlySet<string> = new Set(['newSessionId', 'close']);
+
+/**
+ * The store, with the duration of each asynchronous call recorded in `storeDuration`. Methods
+ * run on the real store (`this` is never the proxy), so stores with private fields work.
+ */
+export function timedStore(store: SessionStore, metrics: ServerMetrics): SessionStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (typeof property !== 'string' || UNTIMED.has(property)) return value.bind(target);
+      return (...args: unknown[]) => {
+        const end = metrics.storeDuration.startTimer({ operation: property });
+        const result: unknown = value.apply(target, args);
+        if (result instanceof Promise) return result.finally(() => end());
+        end();
+        return result;
+      };
+    },
+  });
+}
+
+/**
+ * The store, with `claimEvents` answering nothing until `release()`: so no event is claimed (and
+ * acknowledged with no listener to take it) before the server has registered its listeners.
+ */
+export function eventGatedStore(store: SessionStore): {
+  store: SessionStore;
+  release(): void;
+} {
+  let open = false;
+  const gated = new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (property === 'claimEvents' && !open) return async () => [];
+      return value.bind(target);
+    },
+  });
+  return {
+    store: gated,
+    release() {
+      open = true;
+    },
+  };
+}
