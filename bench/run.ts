@@ -1,5 +1,7 @@
+import { benchMiddleware } from './middleware.bench.js';
 import { benchRedis } from './redis.bench.js';
 import { printTable } from './report.js';
+import { benchServer } from './server.bench.js';
 import { benchSqlite } from './sqlite.bench.js';
 import { benchTokens } from './tokens.bench.js';
 
@@ -8,3 +10,5 @@ console.log(`# sessionkeeper benchmarks (node ${process.version}, ${new Date().t
 printTable('Core engine on SQLite (issue 2)', await benchSqlite());
 printTable('Redis store (issue 3)', await benchRedis());
 printTable('Access and refresh tokens (issue 4)', await benchTokens());
+printTable('HTTP server (issue 5)', await benchServer());
+printTable('Middleware (issue 6)', await benchMiddleware());

@@ -1,0 +1,37 @@
+// The framework-neutral part of sessionkeeper/express, /fastify and /hono.
+export type { CookiePolicy } from './cookies.js';
+export { isLoopbackHost } from './cookies.js';
+export type { GuardOptions, LoginOptions } from './core.js';
+export {
+  createSessionMiddlewareCore,
+  REPLACED_BY_LOGIN,
+  SessionContext,
+  SessionMiddlewareCore,
+} from './core.js';
+export type { Credential, Transport } from './credential.js';
+export { bearerToken, readCredential } from './credential.js';
+export { checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
+export type { HttpReply, ReplyContext } from './http-reply.js';
+export {
+  PROBLEM_CONTENT_TYPE,
+  pathOf,
+  problemReply,
+  redirectReply,
+  wwwAuthenticate,
+} from './http-reply.js';
+export type {
+  CookieOptions,
+  CsrfOptions,
+  ResolvedMiddlewareOptions,
+  SessionMiddlewareOptions,
+} from './options.js';
+export { resolveMiddlewareOptions } from './options.js';
+export type { MiddlewareError } from './problems.js';
+export {
+  CredentialsMissingError,
+  CsrfRejectedError,
+  csrfRejectedDefinition,
+  isMiddlewareError,
+} from './problems.js';
+export type { RegisteredData, SessionkeeperRegister } from './register.js';
+export type { RequestLike, ResponseLike } from './request.js';

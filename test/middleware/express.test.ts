@@ -1,0 +1,4 @@
+import { middlewareCases } from './cases.js';
+import { startExpressApp } from './express-app.js';
+
+middlewareCases('express', startExpressApp);

@@ -1,0 +1,40 @@
+import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
+import { Hono } from 'hono';
+import { describe, expectTypeOf, it } from 'vitest';
+import type { Session } from '../../src/core/types.js';
+import type { SessionContext } from '../../src/express/index.js';
+import type { SessionkeeperEnv } from '../../src/hono/index.js';
+
+// A type alias, not an interface: session data must be assignable to Record<string, unknown>.
+type Cart = { cart: string[] };
+
+// What an app does once to type `req.sessionkeeper` / `request.sessionkeeper` (docs/middleware.md).
+declare module '../../src/express/index.js' {
+  interface SessionkeeperRegister {
+    data: Cart;
+  }
+}
+
+describe('public types', () => {
+  it('Express: req.sessionkeeper carries the registered data type', () => {
+    expectTypeOf<Request['sessionkeeper']>().toEqualTypeOf<SessionContext<Cart>>();
+    expectTypeOf<Request['sessionkeeper']['session']>().toEqualTypeOf<Session<Cart> | null>();
+  });
+
+  it('Fastify: request.sessionkeeper and request.holdSession', () => {
+    expectTypeOf<FastifyRequest['sessionkeeper']>().toEqualTypeOf<SessionContext<Cart>>();
+    expectTypeOf<ReturnType<FastifyRequest['holdSession']>>().toEqualTypeOf<Promise<unknown>>();
+  });
+
+  it("Hono: c.get('session') is typed by the Env generic", () => {
+    const app = new Hono<SessionkeeperEnv<{ plan: 'free' | 'pro' }>>();
+    app.get('/', (c) => {
+      expectTypeOf(c.get('session')).toEqualTypeOf<Session<{ plan: 'free' | 'pro' }> | null>();
+      expectTypeOf(c.get('sessionkeeper').session?.data.plan).toEqualTypeOf<
+        'free' | 'pro' | undefined
+      >();
+      return c.text('ok');
+    });
+  });
+});
