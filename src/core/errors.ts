@@ -63,6 +63,23 @@ export class StoreUnavailableError extends SessionkeeperError {
 
 export type LimitScope = 'subject' | 'global';
 
+/**
+ * A request that carries no credentials (or none of the kind the route accepts). Problem
+ * `unauthorized`; its WWW-Authenticate names no error, as RFC 6750 section 3.1 asks.
+ */
+export class CredentialsMissingError extends SessionkeeperError {
+  constructor(detail: string) {
+    super('UNAUTHORIZED', detail);
+  }
+}
+
+/** A cookie-authenticated, state-changing request that failed the CSRF check (403). */
+export class CsrfRejectedError extends SessionkeeperError {
+  constructor(detail: string) {
+    super('CSRF_REJECTED', detail);
+  }
+}
+
 /** A new session was refused because a cap with the `refuse` policy is reached. */
 export class SessionLimitReachedError extends SessionkeeperError {
   readonly scope: LimitScope;

@@ -19,6 +19,8 @@ export { createSessionEngine, SessionEngine } from './engine.js';
 export type { InvalidReason, LimitScope } from './errors.js';
 export {
   AccessTokenExpiredError,
+  CredentialsMissingError,
+  CsrfRejectedError,
   formatDuration,
   InvalidTokenError,
   isoSeconds,
@@ -40,7 +42,7 @@ export { explainEnded } from './explain-ended.js';
 export type { JsonWebKeySet } from './keyring.js';
 export type { LimitOptions, SessionEngineOptions, TokenOptions } from './options.js';
 export type { Problem, ProblemContext } from './problem.js';
-export { toProblem } from './problem.js';
+export { PROBLEM_CONTENT_TYPE, problemHeaders, toProblem, wwwAuthenticate } from './problem.js';
 export type { ErrorCode, ProblemAction, ProblemDefinition } from './problems.js';
 export { codeForSlug, errorCodes, problemRegistry } from './problems.js';
 export { REFRESH_TOKEN_PREFIX } from './refresh-token.js';

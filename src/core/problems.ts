@@ -77,6 +77,16 @@ export const problemRegistry = {
       'A refresh token that was already rotated was presented again after the grace window; the session was revoked as a precaution against theft.',
     remedy: 'Sign in again. Make sure only one place holds and spends each refresh token.',
   },
+  CSRF_REJECTED: {
+    slug: 'csrf-rejected',
+    status: 403,
+    title: 'Cross-site request refused',
+    action: 'fix-request',
+    meaning:
+      'A state-changing request authenticated by the session cookie came from another site (or lacked the CSRF token), so it was refused.',
+    remedy:
+      'Send the request from the application’s own pages; with the double-submit option, copy the CSRF cookie into the X-CSRF-Token header.',
+  },
   UNAUTHORIZED: {
     slug: 'unauthorized',
     status: 401,

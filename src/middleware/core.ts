@@ -11,11 +11,12 @@ import {
   StoreUnavailableError,
 } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
+import { instancePath } from '../core/problem.js';
 import type { Session, SessionData, SessionTiming } from '../core/types.js';
 import { CookiePolicy } from './cookies.js';
 import { readCredential, type Transport } from './credential.js';
 import { checkCsrf, checkOrigin, csrfTokenFor } from './csrf.js';
-import { type HttpReply, pathOf, problemReply, redirectReply } from './http-reply.js';
+import { type HttpReply, problemReply, redirectReply } from './http-reply.js';
 import {
   type ResolvedMiddlewareOptions,
   resolveMiddlewareOptions,
@@ -173,7 +174,7 @@ export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
   errorReply(error: MiddlewareError, request: RequestLike): HttpReply {
     const requestId = request.header('x-request-id');
     return problemReply(error, {
-      instance: pathOf(request.url),
+      instance: instancePath(request.url),
       nowMs: this.engine.clock.now(),
       ...(requestId !== undefined && REQUEST_ID.test(requestId) ? { requestId } : {}),
       ...(this.options.problemTypeBase === undefined

@@ -1,4 +1,6 @@
 // The framework-neutral part of sessionkeeper/express, /fastify and /hono.
+
+export { instancePath, PROBLEM_CONTENT_TYPE } from '../core/problem.js';
 export type { CookiePolicy } from './cookies.js';
 export { isLoopbackHost } from './cookies.js';
 export type { GuardOptions, LoginOptions } from './core.js';
@@ -12,13 +14,7 @@ export type { Credential, Transport } from './credential.js';
 export { bearerToken, readCredential } from './credential.js';
 export { checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
 export type { HttpReply, ReplyContext } from './http-reply.js';
-export {
-  PROBLEM_CONTENT_TYPE,
-  pathOf,
-  problemReply,
-  redirectReply,
-  wwwAuthenticate,
-} from './http-reply.js';
+export { problemReply, redirectReply } from './http-reply.js';
 export type {
   CookieOptions,
   CsrfOptions,
@@ -30,7 +26,6 @@ export type { MiddlewareError } from './problems.js';
 export {
   CredentialsMissingError,
   CsrfRejectedError,
-  csrfRejectedDefinition,
   isMiddlewareError,
 } from './problems.js';
 export type { RegisteredData, SessionkeeperRegister } from './register.js';

@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { SessionEngine } from '../core/engine.js';
 import { SessionkeeperError, StoreUnavailableError, ValidationError } from '../core/errors.js';
+import { instancePath } from '../core/problem.js';
 import { hashApiKey, isApiKeyHash } from './api-key.js';
 import { createClientErrorHandler, createConnectHandler } from './client-error.js';
 import { fromFrameworkError } from './framework-errors.js';
@@ -12,7 +13,6 @@ import { attachEngineMetrics, createServerMetrics, type ServerMetrics } from './
 import type { RegisteredRoute } from './openapi.js';
 import { problemCodeOf, sendInternalProblem, sendProblem } from './problem-reply.js';
 import { registerFailureLimiter } from './rate-limit.js';
-import { requestPath } from './request-path.js';
 import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerHolderRoutes } from './routes/holder-routes.js';
 import { registerMetaRoutes } from './routes/meta-routes.js';
@@ -143,7 +143,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
       await limiter.record(request, reply).catch((err: unknown) => {
         request.log.warn({ err }, 'rate limit counter failed');
       });
-    const path = requestPath(request);
+    const path = instancePath(request.url);
     // Health probes arrive every few seconds; at info they would drown the lines that matter.
     const level = PROBE_PATHS.has(path) && reply.statusCode < 400 ? 'debug' : 'info';
     request.log[level](
@@ -175,7 +175,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     sendProblem(
       request,
       reply,
-      notFoundError(`There is no endpoint ${request.method} ${requestPath(request)}`),
+      notFoundError(`There is no endpoint ${request.method} ${instancePath(request.url)}`),
       now(),
     );
   });

@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { SessionkeeperError } from '../core/errors.js';
+import { CredentialsMissingError, SessionkeeperError } from '../core/errors.js';
 import { apiKeyMatches } from './api-key.js';
-import { CredentialsMissingError } from './server-errors.js';
 
 /** The cookie that carries the session token for browser session-holders. */
 export const SESSION_COOKIE = 'sk_session';

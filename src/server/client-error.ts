@@ -4,8 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { SessionkeeperError, ValidationError } from '../core/errors.js';
 import type { Problem } from '../core/problem.js';
-import { toProblem } from '../core/problem.js';
-import { PROBLEM_CONTENT_TYPE } from './problem-reply.js';
+import { PROBLEM_CONTENT_TYPE, toProblem } from '../core/problem.js';
 
 /** A problem for a request that never fully arrived: `about:blank` has no registry code. */
 type InternalProblem = Omit<Problem, 'code'> & { code?: string };

@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SessionkeeperError } from '../core/errors.js';
-import { type Problem, toProblem } from '../core/problem.js';
-import { requestPath } from './request-path.js';
-import { CredentialsMissingError } from './server-errors.js';
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+import {
+  instancePath,
+  PROBLEM_CONTENT_TYPE,
+  type Problem,
+  problemHeaders,
+  toProblem,
+} from '../core/problem.js';
 
 const problemCodes = new WeakMap<FastifyRequest, string>();
 
@@ -24,13 +26,11 @@ export function sendProblem(
   nowMs: number,
 ): FastifyReply {
   const problem = toProblem(error, {
-    instance: requestPath(request),
+    instance: instancePath(request.url),
     requestId: request.id,
     now: new Date(nowMs),
   });
-  if (problem.status === 401) reply.header('www-authenticate', wwwAuthenticate(error));
-  const retryAfter = retryAfterSeconds(error);
-  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+  reply.headers(problemHeaders(error));
   return send(request, reply, problem);
 }
 
@@ -55,25 +55,4 @@ function send(request: FastifyRequest, reply: FastifyReply, problem: Problem): F
     .header('cache-control', 'no-store')
     .type(PROBLEM_CONTENT_TYPE)
     .send(JSON.stringify(problem));
-}
-
-/** RFC 6750: no error code when credentials are missing, `invalid_token` when they do not work. */
-export function wwwAuthenticate(error: SessionkeeperError): string {
-  if (error instanceof CredentialsMissingError) return 'Bearer realm="sessionkeeper"';
-  return `Bearer realm="sessionkeeper", error="invalid_token", error_description="${quotable(error.detail)}"`;
-}
-
-function retryAfterSeconds(error: SessionkeeperError): number | undefined {
-  // Duck-typed so every error that carries a wait (StoreUnavailableError now, rate limits later) gets the header.
-  if (!('retryAfterSeconds' in error) || typeof error.retryAfterSeconds !== 'number')
-    return undefined;
-  return Math.max(1, Math.ceil(error.retryAfterSeconds));
-}
-
-/** error_description allows printable ASCII except `"` and `\` (RFC 6750 section 3). */
-function quotable(text: string): string {
-  return text
-    .slice(0, 300)
-    .replace(/["\\]/g, "'")
-    .replace(/[^\x20-\x7e]/g, '?');
 }

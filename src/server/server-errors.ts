@@ -1,15 +1,5 @@
 import { SessionkeeperError } from '../core/errors.js';
 
-/**
- * A request that carries no credentials (or none of the Bearer kind). Same problem as any other
- * 401 `unauthorized`, but its WWW-Authenticate names no error, as RFC 6750 section 3.1 asks.
- */
-export class CredentialsMissingError extends SessionkeeperError {
-  constructor(detail: string) {
-    super('UNAUTHORIZED', detail);
-  }
-}
-
 export function notFoundError(detail: string): SessionkeeperError {
   return new SessionkeeperError('NOT_FOUND', detail);
 }
