@@ -77,3 +77,4 @@ export type {
   SessionStatus,
   SessionTiming,
 } from './types.js';
+export { EVENT_TYPES } from './types.js';

@@ -34,13 +34,17 @@ export interface SessionTiming {
   readonly ageSeconds: number;
 }
 
-export type EventType =
-  | 'created'
-  | 'expired'
-  | 'revoked'
-  | 'evicted'
-  | 'refresh.rotated'
-  | 'refresh.reused';
+/** Every event type, in the order a session's life produces them. */
+export const EVENT_TYPES = [
+  'created',
+  'expired',
+  'revoked',
+  'evicted',
+  'refresh.rotated',
+  'refresh.reused',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
 
 /** A session lifecycle event. Delivered at least once, normally exactly once, across all instances. */
 export interface SessionEvent<Data extends SessionData = SessionData> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { SessionEngine } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
-import type { EventType, SessionEvent } from '../core/types.js';
+import { EVENT_TYPES, type EventType, type SessionEvent } from '../core/types.js';
 import { type SessionJson, sessionJson } from './wire.js';
 
 export interface WebhookOptions {
@@ -30,15 +30,6 @@ export interface WebhookPayload {
   reason: string | null;
   session: SessionJson;
 }
-
-export const EVENT_TYPES: readonly EventType[] = [
-  'created',
-  'expired',
-  'revoked',
-  'evicted',
-  'refresh.rotated',
-  'refresh.reused',
-];
 
 const DEFAULT_RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
 const DEFAULT_TIMEOUT_MS = 5000;

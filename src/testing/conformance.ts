@@ -5,7 +5,7 @@ import { createSessionEngine, type SessionEngine } from '../core/engine.js';
 import { SessionLimitReachedError, ValidationError } from '../core/errors.js';
 import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionStore } from '../core/store.js';
-import type { EventType, SessionEvent } from '../core/types.js';
+import { EVENT_TYPES, type SessionEvent } from '../core/types.js';
 import { tokenCases } from './token-conformance.js';
 
 export interface StoreFactory {
@@ -44,15 +44,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       });
       engines.push(engine);
       const events: SessionEvent[] = [];
-      const types: EventType[] = [
-        'created',
-        'expired',
-        'revoked',
-        'evicted',
-        'refresh.rotated',
-        'refresh.reused',
-      ];
-      for (const type of types) {
+      for (const type of EVENT_TYPES) {
         engine.on(type, (event) => {
           events.push(event);
         });
