@@ -12,6 +12,7 @@ export default defineConfig({
       { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: ['test/sqlite/**/*.test.ts'] } },
       { extends: true, test: { name: 'middleware', include: ['test/middleware/**/*.test.ts'] } },
+      { extends: true, test: { name: 'client', include: ['test/client/**/*.test.ts'] } },
       {
         extends: true,
         test: { name: 'server', include: ['test/server/**/*.test.ts'], testTimeout: 30_000 },

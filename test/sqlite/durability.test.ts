@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { createSessionEngine } from '../../src/core/engine.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { FixtureProcess } from './child-process.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('durability');
+const tempPath = withTempDir('durability');
 
 describe('sqlite durability', () => {
   it('keeps every session whose creation returned, after the process is killed with SIGKILL', async () => {

@@ -8,9 +8,9 @@ import { formatSessionToken, generateSecret, hashSecret } from '../../src/core/t
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { LATEST_SCHEMA_VERSION, migrations } from '../../src/sqlite/migrations.js';
 import { buildRecord } from './fixtures/records.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('migrations');
+const tempPath = withTempDir('migrations');
 
 function inspect<T>(path: string, read: (db: Database.Database) => T): T {
   const db = new Database(path, { readonly: true });

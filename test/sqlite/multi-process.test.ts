@@ -3,9 +3,9 @@ import type { StoredEvent } from '../../src/core/store.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { FixtureProcess, startTogether } from './child-process.js';
 import { buildRecord } from './fixtures/records.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('multi-process');
+const tempPath = withTempDir('multi-process');
 const PROCESSES = 4;
 const ATTEMPTS_EACH = 15;
 

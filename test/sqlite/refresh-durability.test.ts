@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { createSessionEngine } from '../../src/core/engine.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { FixtureProcess } from './child-process.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('refresh-durability');
+const tempPath = withTempDir('refresh-durability');
 
 describe('refresh tokens survive a crash', () => {
   it('refreshes with the last token each session handed out before the process was SIGKILLed', async () => {

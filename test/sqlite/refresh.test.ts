@@ -7,9 +7,9 @@ import { createSqliteStore } from '../../src/sqlite/index.js';
 import type { SqliteStore } from '../../src/sqlite/sqlite-store.js';
 import { FixtureProcess, startTogether } from './child-process.js';
 import { buildRecord } from './fixtures/records.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('refresh');
+const tempPath = withTempDir('refresh');
 const T0 = Date.UTC(2026, 0, 15, 10);
 const GRACE_MS = 30_000;
 const REUSED = 'refresh-token-reused';

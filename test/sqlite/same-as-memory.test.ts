@@ -3,9 +3,9 @@ import type { CreateLimits, SessionStore, StoredEvent } from '../../src/core/sto
 import { MemoryStore } from '../../src/memory/memory-store.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { buildRecord } from './fixtures/records.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('same-as-memory');
+const tempPath = withTempDir('same-as-memory');
 
 /** mulberry32: a small seeded generator, so a failing sequence can be replayed. */
 function random(seed: number): () => number {

@@ -5,9 +5,9 @@ import { StoreUnavailableError } from '../../src/core/errors.js';
 import type { SessionStore } from '../../src/core/store.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { buildRecord } from './fixtures/records.js';
-import { useTempDir } from './temp-dir.js';
+import { withTempDir } from './temp-dir.js';
 
-const tempPath = useTempDir('store');
+const tempPath = withTempDir('store');
 const T0 = Date.UTC(2026, 0, 15, 10);
 let files = 0;
 

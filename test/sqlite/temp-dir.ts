@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 
 /** A fresh directory under the OS temp dir for this test file, removed when the file's tests end. */
-export function useTempDir(prefix: string): (name: string) => string {
+export function withTempDir(prefix: string): (name: string) => string {
   const dir = mkdtempSync(join(tmpdir(), `sk-sqlite-${prefix}-`));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return (name) => join(dir, name);
