@@ -1,0 +1,59 @@
+/** What the client reads from the server's `application/problem+json` bodies. */
+export type ProblemAction = 'refresh' | 'reauthenticate' | 'retry' | 'fix-request';
+
+export interface ClientProblem {
+  status: number;
+  code: string;
+  action: ProblemAction;
+  detail?: string;
+  type?: string;
+}
+
+/** Session-ending problems after which the app's `reauthenticate()` may sign in again silently. */
+export const REAUTHENTICATE_CODES: ReadonlySet<string> = new Set([
+  'SESSION_NOT_FOUND',
+  'SESSION_EXPIRED',
+  'SESSION_LIFETIME_EXCEEDED',
+  'INVALID_TOKEN',
+  'REFRESH_TOKEN_REUSED',
+]);
+
+/** The problem in `response`, or undefined if it is not a sessionkeeper problem. Leaves the body unread. */
+export async function readProblem(response: Response): Promise<ClientProblem | undefined> {
+  const type = response.headers.get('content-type') ?? '';
+  if (!type.toLowerCase().startsWith('application/problem+json')) return undefined;
+  try {
+    const body = (await response.clone().json()) as Partial<ClientProblem> | null;
+    if (typeof body?.code !== 'string' || typeof body.action !== 'string') return undefined;
+    return {
+      status: response.status,
+      code: body.code,
+      action: body.action,
+      detail: body.detail,
+      type: body.type,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Retry-After` in seconds (delta form; an HTTP date is ignored). */
+export function retryAfterOf(response: Response): number | undefined {
+  const value = Number(response.headers.get('retry-after'));
+  return Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+/** True for answers worth retrying unchanged: 503 and 429 (the store or a limit, never a logout). */
+export function isTransient(response: Response): boolean {
+  return response.status === 503 || response.status === 429;
+}
+
+/** A failure the client reports through `error` events and rejected calls. */
+export class SessionClientError extends Error {
+  readonly problem: ClientProblem | undefined;
+  constructor(message: string, problem?: ClientProblem, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionClientError';
+    this.problem = problem;
+  }
+}
