@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { createSessionEngine } from '../src/core/engine.js';
 import { sessionMiddleware } from '../src/express/index.js';
 import { createSqliteStore } from '../src/sqlite/index.js';
+import { deletePrefix } from './redis.bench.js';
 import type { BenchRow } from './report.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -91,7 +92,7 @@ export async function benchMiddleware(): Promise<BenchRow[]> {
   } finally {
     for (const app of apps) app.child.kill();
     if (redis) {
-      await deleteKeys(redis, prefix);
+      await deletePrefix(redis, prefix);
       redis.disconnect();
     }
     await rm(dir, { recursive: true, force: true });
@@ -166,16 +167,6 @@ async function reachableRedis(): Promise<Redis | null> {
     redis.disconnect();
     return null;
   }
-}
-
-/** The Redis is shared: delete this run's keys only (SCAN, never KEYS or FLUSHDB). */
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
 }
 
 // ---- the three apps, each in its own process ----

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
+import { deletePrefix } from './redis.bench.js';
 import type { BenchRow } from './report.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -90,7 +91,14 @@ export async function benchServer(): Promise<BenchRow[]> {
     }
     return rows;
   } finally {
-    await deleteKeys(prefix);
+    const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+    // The Redis is shared: remove exactly this run's keys; if it is down, nothing was written.
+    await admin
+      .connect()
+      .then(() => deletePrefix(admin, prefix))
+      .catch(() => {})
+      .finally(() => admin.disconnect());
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -239,23 +247,4 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
-}
-
-/** Removes the keys this run made (SCAN + UNLINK; never FLUSHDB: the Redis is shared). */
-async function deleteKeys(prefix: string): Promise<void> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await client.unlink(...keys);
-    } while (cursor !== '0');
-  } catch {
-    // Redis down: nothing was written there either.
-  } finally {
-    client.disconnect();
-  }
 }
