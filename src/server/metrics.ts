@@ -91,18 +91,39 @@ const UNTIMED: ReadonlySet<string> = new Set(['newSessionId', 'close']);
  * run on the real store (`this` is never the proxy), so stores with private fields work.
  */
 export function timedStore(store: SessionStore, metrics: ServerMetrics): SessionStore {
+  return methodProxy(store, (name, method) => {
+    if (UNTIMED.has(name)) return method;
+    return (...args) => {
+      const end = metrics.storeDuration.startTimer({ operation: name });
+      const result: unknown = method(...args);
+      if (result instanceof Promise) return result.finally(() => end());
+      end();
+      return result;
+    };
+  });
+}
+
+type Method = (...args: unknown[]) => unknown;
+
+/**
+ * `store` with each method replaced by `wrap(name, method bound to the real store)`, built once
+ * per method (the proxy sits on the validation path), so stores with private fields still work.
+ */
+function methodProxy(
+  store: SessionStore,
+  wrap: (name: string, method: Method) => Method,
+): SessionStore {
+  const wrapped = new Map<string, Method>();
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      if (typeof property !== 'string' || UNTIMED.has(property)) return value.bind(target);
-      return (...args: unknown[]) => {
-        const end = metrics.storeDuration.startTimer({ operation: property });
-        const result: unknown = value.apply(target, args);
-        if (result instanceof Promise) return result.finally(() => end());
-        end();
-        return result;
-      };
+      if (typeof value !== 'function' || typeof property !== 'string') return value;
+      let method = wrapped.get(property);
+      if (!method) {
+        method = wrap(property, (value as Method).bind(target));
+        wrapped.set(property, method);
+      }
+      return method;
     },
   });
 }
@@ -116,14 +137,9 @@ export function eventGatedStore(store: SessionStore): {
   release(): void;
 } {
   let open = false;
-  const gated = new Proxy(store, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      if (property === 'claimEvents' && !open) return async () => [];
-      return value.bind(target);
-    },
-  });
+  const gated = methodProxy(store, (name, method) =>
+    name === 'claimEvents' ? (...args) => (open ? method(...args) : Promise.resolve([])) : method,
+  );
   return {
     store: gated,
     release() {
