@@ -317,24 +317,22 @@ export class SessionClient {
 
   /** Refreshes unless the credential `stale` was already replaced (here or in another tab). */
   async #refresh(stale: string | undefined): Promise<boolean> {
-    this.#staleRefresh = stale;
-    const outcome = await this.#refreshFlight();
+    const outcome = await this.#refreshFlight(stale);
     if (outcome === 'reauthenticate') return this.#reauthenticate(stale, this.#lastProblem);
     if (outcome === 'logout')
       await this.#loggedOut(this.#lastProblem?.code ?? 'refresh-failed', this.#lastProblem, true);
     return outcome === 'ok';
   }
 
-  #staleRefresh: string | undefined;
   #lastProblem: ClientProblem | undefined;
 
-  readonly #refreshFlight = singleFlight(() =>
+  readonly #refreshFlight = singleFlight((stale: string | undefined) =>
     this.#crossTab.lock(async (): Promise<Outcome> => {
       this.#syncFromStorage();
       const tokens = this.#tokens;
       if (!tokens?.refreshToken) return tokens ? 'ok' : 'failed';
       // Another caller or tab refreshed meanwhile: use the winner's tokens, spend nothing.
-      if (credential(tokens) !== this.#staleRefresh && !this.#due(tokens, this.#now())) return 'ok';
+      if (credential(tokens) !== stale && !this.#due(tokens, this.#now())) return 'ok';
       const now = this.#now();
       this.#refreshTimes = this.#refreshTimes.filter((t) => now - t < 60_000);
       if (this.#refreshTimes.length >= (this.#options.maxRefreshesPerMinute ?? 10)) {
@@ -390,24 +388,20 @@ export class SessionClient {
     return 'failed';
   }
 
-  #staleReauth: string | undefined;
-
   async #reauthenticate(
     stale: string | undefined,
     problem: ClientProblem | undefined,
   ): Promise<boolean> {
-    this.#staleReauth = stale;
     this.#lastProblem = problem;
-    return this.#reauthFlight();
+    return this.#reauthFlight(stale);
   }
 
-  readonly #reauthFlight = singleFlight(async (): Promise<boolean> => {
+  readonly #reauthFlight = singleFlight(async (stale: string | undefined): Promise<boolean> => {
     const problem = this.#lastProblem;
     const outcome = await this.#crossTab.lock(async (): Promise<Outcome> => {
       this.#syncFromStorage();
       const tokens = this.#tokens;
-      if (tokens && credential(tokens) !== this.#staleReauth && !this.#due(tokens, this.#now()))
-        return 'ok';
+      if (tokens && credential(tokens) !== stale && !this.#due(tokens, this.#now())) return 'ok';
       const reauthenticate = this.#options.reauthenticate;
       if (!reauthenticate) return 'logout';
       try {
