@@ -4,6 +4,7 @@ import type { EventListener } from '../core/event-dispatcher.js';
 import type { SessionData } from '../core/types.js';
 import {
   createSessionMiddlewareCore,
+  firstHeader,
   type GuardOptions,
   type HttpReply,
   isMiddlewareError,
@@ -72,8 +73,7 @@ class ExpressPort implements RequestLike, ResponseLike {
     return this.#req.secure; // honours app.set('trust proxy')
   }
   header(name: string): string | undefined {
-    const value = this.#req.headers[name];
-    return Array.isArray(value) ? value[0] : value;
+    return firstHeader(this.#req.headers, name);
   }
   appendSetCookie(header: string): void {
     this.#res.append('Set-Cookie', header);

@@ -10,6 +10,7 @@ import type { EventListener } from '../core/event-dispatcher.js';
 import type { SessionData } from '../core/types.js';
 import {
   createSessionMiddlewareCore,
+  firstHeader,
   type GuardOptions,
   type HttpReply,
   isMiddlewareError,
@@ -75,8 +76,7 @@ class FastifyPort implements RequestLike, ResponseLike {
     return this.#request.protocol === 'https'; // honours Fastify's trustProxy
   }
   header(name: string): string | undefined {
-    const value = this.#request.headers[name];
-    return Array.isArray(value) ? value[0] : value;
+    return firstHeader(this.#request.headers, name);
   }
   appendSetCookie(header: string): void {
     this.#reply.header('set-cookie', header); // Fastify accumulates set-cookie values

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
+import { applyRotation, REFRESH_REUSED_REASON, refreshDecision } from '../core/refresh-rotation.js';
 import type {
   CreateLimits,
   CreateOutcome,
@@ -187,20 +188,20 @@ export class MemoryStore implements SessionStore {
     this.#check();
     const record = this.#sessions.get(id);
     if (!record) return { kind: 'rejected', record: null };
-    const refresh = record.refresh;
-    if (!refresh || !isActiveAt(record, nowMs)) return { kind: 'rejected', record: copy(record) };
-    if (presentedHash === refresh.hash) {
-      record.refresh = { ...next, previousHash: presentedHash, rotatedAtMs: nowMs };
-      record.lastActiveAtMs = nowMs;
-      record.expiresAtMs = computeExpiresAtMs(record);
-      this.#append('refresh.rotated', nowMs, null, record);
-      return { kind: 'rotated', record: copy(record) };
+    switch (refreshDecision(record, presentedHash, nowMs, graceMs)) {
+      case 'rotate':
+        applyRotation(record, presentedHash, next, nowMs);
+        this.#append('refresh.rotated', nowMs, null, record);
+        return { kind: 'rotated', record: copy(record) };
+      case 'replay':
+        return { kind: 'replayed', record: copy(record) };
+      case 'reuse':
+        this.#append('refresh.reused', nowMs, REFRESH_REUSED_REASON, record);
+        this.#end(record, 'revoked', REFRESH_REUSED_REASON, nowMs, 'revoked');
+        return { kind: 'reused', record: copy(record) };
+      case 'reject':
+        return { kind: 'rejected', record: copy(record) };
     }
-    if (presentedHash !== refresh.previousHash) return { kind: 'rejected', record: copy(record) };
-    if (nowMs <= refresh.rotatedAtMs + graceMs) return { kind: 'replayed', record: copy(record) };
-    this.#append('refresh.reused', nowMs, REUSED, record);
-    this.#end(record, 'revoked', REUSED, nowMs, 'revoked');
-    return { kind: 'reused', record: copy(record) };
   }
 
   async loadKeyring(): Promise<KeyringDocument | null> {
@@ -274,8 +275,6 @@ export class MemoryStore implements SessionStore {
     if (this.#closed) throw new StoreUnavailableError('The memory store is closed');
   }
 }
-
-const REUSED = 'refresh-token-reused';
 
 function copy(record: SessionRecord): SessionRecord {
   return {

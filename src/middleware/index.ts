@@ -30,3 +30,4 @@ export {
 } from './problems.js';
 export type { RegisteredData, SessionkeeperRegister } from './register.js';
 export type { RequestLike, ResponseLike } from './request.js';
+export { firstHeader } from './request.js';

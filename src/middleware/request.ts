@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Session } from '../core/types.js';
 
 /** What the framework-neutral core needs to know about a request; each adapter provides it. */
@@ -22,4 +23,10 @@ export interface ResponseLike {
   readonly headersOpen: boolean;
   /** Told when login or logout changes the request's session (Hono mirrors it in `c.get('session')`). */
   sessionChanged?(session: Session | null): void;
+}
+
+/** `RequestLike.header` over Node's parsed headers (Express, Fastify): the first value of a repeat. */
+export function firstHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }

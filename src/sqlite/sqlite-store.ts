@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
+import { applyRotation, REFRESH_REUSED_REASON, refreshDecision } from '../core/refresh-rotation.js';
 import type {
   CreateLimits,
   CreateOutcome,
@@ -37,7 +38,6 @@ import { prepareStatements, type Statements } from './statements.js';
 const SWEEP_TRANSACTION_ROWS = 100;
 
 /** The revoke reason (and `refresh.reused` event reason) when a rotated-out token comes back. */
-const REFRESH_REUSED = 'refresh-token-reused';
 
 /**
  * Sessions in an SQLite file (better-sqlite3, WAL). Every method runs synchronously inside, so it
@@ -203,38 +203,29 @@ export class SqliteStore implements SessionStore {
       const row = this.#s.getById.get(id);
       if (row === undefined) return { kind: 'rejected', record: null };
       const record = toRecord(row);
-      const refresh = record.refresh;
-      if (refresh === null || !isActiveAt(record, nowMs)) return { kind: 'rejected', record };
-      if (presentedHash === refresh.hash) {
-        // Counts as activity like touch: leases stay as stored (past ones cannot extend the
-        // deadline anyway, since the idle window now runs from nowMs).
-        record.refresh = {
-          hash: next.hash,
-          previousHash: presentedHash,
-          nonce: next.nonce,
-          rotatedAtMs: nowMs,
-        };
-        record.lastActiveAtMs = nowMs;
-        record.expiresAtMs = computeExpiresAtMs(record);
-        this.#s.rotateRefresh.run(
-          nowMs,
-          record.expiresAtMs,
-          next.hash,
-          presentedHash,
-          next.nonce,
-          nowMs,
-          id,
-        );
-        this.#append('refresh.rotated', nowMs, null, record);
-        return { kind: 'rotated', record };
+      switch (refreshDecision(record, presentedHash, nowMs, graceMs)) {
+        case 'rotate':
+          applyRotation(record, presentedHash, next, nowMs);
+          this.#s.rotateRefresh.run(
+            nowMs,
+            record.expiresAtMs,
+            next.hash,
+            presentedHash,
+            next.nonce,
+            nowMs,
+            id,
+          );
+          this.#append('refresh.rotated', nowMs, null, record);
+          return { kind: 'rotated', record };
+        case 'replay':
+          return { kind: 'replayed', record };
+        case 'reuse':
+          this.#append('refresh.reused', nowMs, REFRESH_REUSED_REASON, record);
+          this.#end(record, 'revoked', REFRESH_REUSED_REASON, nowMs, 'revoked');
+          return { kind: 'reused', record };
+        case 'reject':
+          return { kind: 'rejected', record };
       }
-      if (presentedHash !== refresh.previousHash) return { kind: 'rejected', record };
-      // A client that lost the answer to its rotation may retry with the old token for a while.
-      if (nowMs <= refresh.rotatedAtMs + graceMs) return { kind: 'replayed', record };
-      // Later, the old token is presumed stolen: end the whole family.
-      this.#append('refresh.reused', nowMs, REFRESH_REUSED, record);
-      this.#end(record, 'revoked', REFRESH_REUSED, nowMs, 'revoked');
-      return { kind: 'reused', record };
     });
   }
 

@@ -1,4 +1,5 @@
 -- rotate-refresh.lua: rotates a session's refresh family when the presented hash is current.
+-- The decision mirrors refreshDecision and applyRotation in src/core/refresh-rotation.ts.
 -- KEYS[1..7] the shard's indexes (see lib.lua); KEYS[8] the session's hash.
 -- ARGV[1..4] context (see lib.lua); ARGV[5] the session id; ARGV[6] the presented hash;
 -- ARGV[7] the successor's hash; ARGV[8] its nonce; ARGV[9] graceMs.
