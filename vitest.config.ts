@@ -15,6 +15,10 @@ export default defineConfig({
       { extends: true, test: { name: 'client', include: ['test/client/**/*.test.ts'] } },
       {
         extends: true,
+        test: { name: 'pool', include: ['test/pool/**/*.test.ts'], testTimeout: 120_000 },
+      },
+      {
+        extends: true,
         test: { name: 'server', include: ['test/server/**/*.test.ts'], testTimeout: 30_000 },
       },
       {
