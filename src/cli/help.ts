@@ -1,4 +1,4 @@
-import { envName, SETTINGS, type Setting } from './serve-config.js';
+import { CONFIG_FLAG, envName, SETTINGS, type Setting } from './serve-config.js';
 
 export const MAIN_HELP = `Usage: sessionkeeper <command> [options]
 
@@ -33,7 +33,15 @@ export function serveHelp(): string {
       `      env: ${envName(setting.flag)}`,
     );
   }
-  lines.push('  -h, --help', '      Show this help', '');
+  lines.push(
+    `  --${CONFIG_FLAG} <file>`,
+    '      A JSON file of settings keyed by their camelCase names, e.g. {"store": "redis://…",',
+    '      "idleTimeout": "1h", "webhook": ["https://…"]}; secrets may be kept there too.',
+    `      env: ${envName(CONFIG_FLAG)}`,
+    '  -h, --help',
+    '      Show this help',
+    '',
+  );
   if (envOnly.length > 0) {
     lines.push('Environment only (secrets: a flag would show in ps):');
     for (const setting of envOnly)
@@ -41,7 +49,7 @@ export function serveHelp(): string {
     lines.push('');
   }
   lines.push(
-    'Flags win over environment variables, which win over defaults.',
+    'Flags win over environment variables, which win over the config file, which wins over defaults.',
     'Durations accept 90s, 30m, 24h, 7d or plain seconds.',
     'Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the store or the port cannot be',
     'opened, 2 for an invalid setting.',

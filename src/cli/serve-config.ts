@@ -6,9 +6,10 @@ import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
 import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
 import { isWebhookUrl, shownUrl } from '../server/webhooks.js';
 import { ConfigError } from './config-error.js';
+import { type ConfigFile, readConfigFile } from './config-file.js';
 import { parseDuration } from './duration.js';
 
-/** Everything `sessionkeeper serve` runs with, after flags > environment > defaults. */
+/** Everything `sessionkeeper serve` runs with, after flags > environment > config file > defaults. */
 export interface ServeConfig {
   host: string;
   port: number;
@@ -268,20 +269,34 @@ export function envName(flag: string): string {
 
 export type ServeArgs = { help: true } | { help: false; config: ServeConfig };
 
-/** Reads `serve`'s arguments and environment. Throws `ConfigError` naming the first bad setting. */
+/** The flag (and SESSIONKEEPER_CONFIG) naming the JSON config file; it has no default. */
+export const CONFIG_FLAG = 'config';
+
+/**
+ * Reads `serve`'s arguments, environment and config file (`--config`). Throws `ConfigError` naming
+ * the first bad setting.
+ */
 export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv): ServeArgs {
   const flags = readFlags(args);
   if (flags.help === true) return { help: true };
+  const file = readConfigFileOf(flags, env);
+  const keyOf = new Map<Setting<unknown>, string>(
+    Object.entries<Setting<unknown>>(SETTINGS).map(([key, setting]) => [setting, key]),
+  );
 
   function resolve<T>(setting: Setting<T>): Resolved<T> | undefined {
     const fromFlag = setting.envOnly ? undefined : flags[setting.flag];
     const fromEnv = env[envName(setting.flag)];
+    const key = keyOf.get(setting as Setting<unknown>) ?? setting.flag;
+    const fromFile = file?.values.get(key);
     const [raw, source] =
       typeof fromFlag === 'string'
         ? [fromFlag, `--${setting.flag}`]
         : fromEnv !== undefined && fromEnv !== ''
           ? [fromEnv, envName(setting.flag)]
-          : [setting.defaultText, settingName(setting)];
+          : fromFile !== undefined && file
+            ? [fromFile, `"${key}" in ${file.path}`]
+            : [setting.defaultText, settingName(setting)];
     if (raw === undefined) return undefined;
     const shown = setting.secret ? '' : ` "${(setting.shown?.(raw) ?? raw).slice(0, 200)}"`;
     let value: T | null;
@@ -351,6 +366,17 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
   };
 }
 
+function readConfigFileOf(
+  flags: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+): ConfigFile | undefined {
+  const fromFlag = flags[CONFIG_FLAG];
+  const fromEnv = env[envName(CONFIG_FLAG)];
+  const path = typeof fromFlag === 'string' ? fromFlag : fromEnv !== '' ? fromEnv : undefined;
+  if (path === undefined) return undefined;
+  return readConfigFile(path, new Set(Object.keys(SETTINGS)));
+}
+
 /** How messages and help name a setting: its flag, or its variable when it has no flag. */
 export function settingName(setting: Setting<unknown>): string {
   return setting.envOnly ? envName(setting.flag) : `--${setting.flag}`;
@@ -374,6 +400,7 @@ function readFlags(args: readonly string[]): Record<string, string | boolean | u
     { type: 'string' | 'boolean'; short?: string; multiple?: boolean }
   > = {
     help: { type: 'boolean', short: 'h' },
+    [CONFIG_FLAG]: { type: 'string' },
   };
   const multiple = new Set<string>();
   for (const setting of Object.values<Setting<unknown>>(SETTINGS)) {

@@ -119,6 +119,7 @@ describe('sessionkeeper serve', () => {
       [['--max-sessions', '0'], {}, 'invalid --max-sessions "0"'],
       [['--log-level', 'loud'], {}, 'invalid --log-level "loud"'],
       [['--frobnicate'], {}, 'unknown option --frobnicate'],
+      [['--config', '/nonexistent/sk.json'], {}, 'config file /nonexistent/sk.json does not exist'],
       [[], { SESSIONKEEPER_IDLE_TIMEOUT: 'soon' }, 'invalid SESSIONKEEPER_IDLE_TIMEOUT "soon"'],
       [
         [],
