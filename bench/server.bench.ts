@@ -36,6 +36,11 @@ export async function benchServer(): Promise<BenchRow[]> {
       url: `${url}/`,
       method: 'GET',
     }));
+    const fastify = await measureChild(fastifyScript, async (url) => ({
+      url: `${url}/v1/session/validate`,
+      method: 'POST',
+      setup: () => ({ authorization: `Bearer sks_${randomBytes(16).toString('hex')}` }),
+    }));
     const sqlite = await measureSessionkeeper(['--store', `sqlite:${join(dir, 'bench.db')}`]);
     const redis = await measureSessionkeeper([
       '--store',
@@ -69,6 +74,12 @@ export async function benchServer(): Promise<BenchRow[]> {
       });
     };
     row('bare node:http 200 (ceiling)', bare, false);
+    row('Fastify 5, a route answering a validate-sized JSON (framework floor)', fastify, false);
+    rows.push({
+      name: 'Fastify floor vs bare node:http',
+      value: fastify.rps / bare.rps,
+      unit: '×',
+    });
     row('sessionkeeper validate, SQLite', sqlite, true);
     row('sessionkeeper validate, Redis', redis, true);
     row('Express + express-session + connect-redis (rolling)', express, false);
@@ -189,6 +200,30 @@ createServer((request, response) => {
   request.resume();
   response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
 }).listen(${port}, '127.0.0.1');
+`;
+
+// The same framework with nothing but a fixed answer of the validate route's shape and size: what
+// any Fastify service gets on this machine before it does any work of its own.
+const fastifyScript = (port: number) => `
+import Fastify from 'fastify';
+const app = Fastify();
+const now = new Date().toISOString();
+app.get('/', async () => 'ok');
+app.post('/v1/session/validate', async (request, reply) => {
+  reply.header('cache-control', 'no-store');
+  return {
+    valid: true,
+    session: {
+      id: 'sess_0123456789abcdefghijkl', subject: 'user-1', data: { plan: 'pro', locale: 'en-GB' },
+      status: 'active', createdAt: now, lastActiveAt: now, expiresAt: now, absoluteExpiresAt: now,
+      idleTimeout: 1800, endReason: null, endedAt: null,
+    },
+    age: 12.5,
+    idleRemaining: 1800,
+    absoluteRemaining: 86400,
+  };
+});
+await app.listen({ port: ${port}, host: '127.0.0.1' });
 `;
 
 const expressScript = (prefix: string) => (port: number) =>

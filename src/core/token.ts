@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Session tokens look like `sks_<id>.<secret>`: the `sks_` prefix lets secret scanners find leaked
@@ -26,7 +26,8 @@ export function generateSecret(): string {
 }
 
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  // One-shot hash: on every validation, about half the cost of a createHash object.
+  return hash('sha256', secret, 'base64url');
 }
 
 export function formatSessionToken(id: string, secret: string): string {
