@@ -43,7 +43,7 @@ export function serveHelp(): string {
     '',
   );
   if (envOnly.length > 0) {
-    lines.push('Environment only (secrets: a flag would show in ps):');
+    lines.push('Environment or config file only (secrets: a flag would show in ps):');
     for (const setting of envOnly)
       lines.push(`  ${envName(setting.flag)}=<value>`, `      ${setting.help}`);
     lines.push('');

@@ -185,7 +185,7 @@ export const SETTINGS = {
     flag: 'key-encryption-secret',
     envOnly: true,
     expected: `a secret of at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters`,
-    help: `Encrypts the access-token signing keys kept in the store (at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters; environment only, never a flag). Once set, every later start needs the same secret. Default: keys are stored unencrypted.`,
+    help: `Encrypts the access-token signing keys kept in the store (at least ${MIN_KEY_ENCRYPTION_SECRET_LENGTH} characters; environment or config file, never a flag). Once set, every later start needs the same secret. Default: keys are stored unencrypted.`,
     secret: true,
     parse: (raw: string) => (raw.length >= MIN_KEY_ENCRYPTION_SECRET_LENGTH ? raw : null),
   },
