@@ -1,6 +1,6 @@
 export type { RetryOptions } from './backoff.js';
 export type { KeepAliveOptions } from './keep-alive.js';
-export type { ClientProblem, ProblemAction } from './problem.js';
+export type { ClientProblem, ProblemAction, SessionClientErrorCode } from './problem.js';
 export { SessionClientError } from './problem.js';
 export type {
   SessionClientEvents,

@@ -32,17 +32,18 @@ export class KeepAlive {
     return nowMs - this.lastActivity < this.idleAfterMs;
   }
 
-  due(nowMs: number): boolean {
-    return (
-      this.lastActivity > this.lastRenewal &&
-      nowMs - this.lastActivity < this.idleAfterMs &&
-      nowMs - this.lastRenewal >= this.intervalMs
-    );
+  /** Activity the server has not seen yet (at or after the last renewal), by an active user. */
+  pending(nowMs: number): boolean {
+    return this.lastActivity >= this.lastRenewal && this.active(nowMs);
   }
 
-  /** When `due` may next become true, if the user stays active. */
+  due(nowMs: number): boolean {
+    return this.pending(nowMs) && nowMs - this.lastRenewal >= this.intervalMs;
+  }
+
+  /** When `due` may next become true; never, until new activity, when nothing is pending. */
   nextCheck(nowMs: number): number {
-    return Math.max(nowMs, this.lastRenewal + this.intervalMs);
+    return this.pending(nowMs) ? this.lastRenewal + this.intervalMs : Number.POSITIVE_INFINITY;
   }
 }
 
@@ -53,7 +54,14 @@ export interface BrowserHooks {
   wake(): void;
 }
 
-const INPUT_EVENTS = ['pointerdown', 'keydown', 'wheel', 'touchstart', 'scroll'] as const;
+const INPUT_EVENTS = [
+  'pointerdown',
+  'pointermove',
+  'keydown',
+  'wheel',
+  'touchstart',
+  'scroll',
+] as const;
 
 interface EventTargetLike {
   addEventListener(

@@ -48,12 +48,31 @@ export function isTransient(response: Response): boolean {
   return response.status === 503 || response.status === 429;
 }
 
-/** A failure the client reports through `error` events and rejected calls. */
+/**
+ * What went wrong, stable for code to check: `REFRESH_LIMIT` (more than `maxRefreshesPerMinute`;
+ * not refreshing), `NETWORK_ERROR` (retries ran out), `REQUEST_FAILED` (the API answered an error
+ * that ends nothing: an outage past the retries, a rate limit, a bad request; see `problem`),
+ * `REAUTHENTICATE_FAILED` (your `reauthenticate()` threw).
+ */
+export type SessionClientErrorCode =
+  | 'REFRESH_LIMIT'
+  | 'NETWORK_ERROR'
+  | 'REQUEST_FAILED'
+  | 'REAUTHENTICATE_FAILED';
+
+/** A failure the client reports through `error` events. Check `code`, never the message. */
 export class SessionClientError extends Error {
+  readonly code: SessionClientErrorCode;
   readonly problem: ClientProblem | undefined;
-  constructor(message: string, problem?: ClientProblem, options?: { cause?: unknown }) {
+  constructor(
+    code: SessionClientErrorCode,
+    message: string,
+    problem?: ClientProblem,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'SessionClientError';
+    this.code = code;
     this.problem = problem;
   }
 }

@@ -90,6 +90,7 @@ export class SessionClient {
   readonly #base: URL;
   readonly #activity: KeepAlive;
   readonly #renewWhileActive: boolean;
+  readonly #cookie: boolean;
   readonly #unwatch: () => void;
   #tokens: StoredTokens | null;
   #state: SessionState = { status: 'none' };
@@ -108,6 +109,7 @@ export class SessionClient {
     const fetchImpl = options.fetch ?? globalThis.fetch;
     this.#fetch = (input, init) => fetchImpl(input, init);
     this.#now = options.now ?? Date.now;
+    this.#cookie = options.transport === 'cookie';
     const key = options.storageKey ?? `sessionkeeper:${this.#base.origin}`;
     const storage = options.storage ?? memoryStorage();
     this.#store = new TokenStore(storage, key);
@@ -125,7 +127,7 @@ export class SessionClient {
     this.#renewWhileActive = options.keepAlive !== false;
     this.#unwatch = watchBrowser({
       activity: () => this.#noteActivity(),
-      wake: () => void this.validate().catch(() => undefined),
+      wake: () => void (this.#tokens && this.validate().catch(() => undefined)), // no session, no polling
     });
     this.#tokens = this.#store.read();
     this.#update();
@@ -150,6 +152,7 @@ export class SessionClient {
 
   /** Adopts a token set from the server (your login answer) and hands it to the other tabs. */
   setTokens(body: ServerTokenSet): void {
+    this.#activity.renewed(this.#now()); // the server saw the login (or refresh) just now
     this.#adopt(fromServer(body, this.#now()), true);
   }
 
@@ -183,20 +186,21 @@ export class SessionClient {
         continue;
       }
       this.#noteActivity();
-      if (!replayable) return response;
-      if (isTransient(response) && transient < (retry.retries ?? 5)) {
+      if (replayable && isTransient(response) && transient < (retry.retries ?? 5)) {
         await sleep(backoffDelay(transient++, retry, retryAfterOf(response)), init?.signal);
         continue;
       }
       if (response.status !== 401) return response;
       const problem = await readProblem(response);
       if (!problem || !used) return response;
+      // A body that cannot be replayed is not sent again, but the session is still mended, so
+      // the caller's own resend goes through.
       if (problem.action === 'refresh' && !refreshed) {
         refreshed = true;
-        if (await this.#refresh(credential(used))) continue;
+        if ((await this.#refresh(credential(used))) && replayable) continue;
       } else if (REAUTHENTICATE_CODES.has(problem.code) && !reauthenticated) {
         reauthenticated = true;
-        if (await this.#reauthenticate(credential(used), problem)) continue;
+        if ((await this.#reauthenticate(credential(used), problem)) && replayable) continue;
       } else if (problem.action === 'reauthenticate') {
         await this.#loggedOut(problem.code, problem, true);
       }
@@ -215,10 +219,14 @@ export class SessionClient {
     return this.#renew();
   }
 
-  /** Checks the session with the server (on focus, online); de-duplicated, at most every 5 s. */
+  /**
+   * Checks the session with the server (on focus, online); de-duplicated, at most every 5 s. With
+   * the cookie transport and no known session, asks the server whether the cookie carries one.
+   */
   async validate(): Promise<boolean> {
     this.check();
-    if (!this.#tokens || this.#now() - this.#lastValidation < 5000) return Boolean(this.#tokens);
+    const tokens = this.#tokens;
+    if (tokens ? this.#now() - this.#lastValidation < 5000 : !this.#cookie) return Boolean(tokens);
     return this.#validateFlight();
   }
 
@@ -241,7 +249,7 @@ export class SessionClient {
   /** Ends the session on the server and in every tab. */
   async logout(): Promise<void> {
     const tokens = this.#tokens;
-    if (tokens?.token || this.#options.transport === 'cookie') {
+    if (tokens?.token || this.#cookie) {
       await this.#call('DELETE', '/v1/session').catch(() => undefined);
     }
     await this.#loggedOut('logout', undefined, true);
@@ -268,7 +276,7 @@ export class SessionClient {
       init?.headers ?? (input instanceof Request ? input.headers : undefined),
     );
     const next: RequestInit = { ...init, headers };
-    if (this.#options.transport === 'cookie') next.credentials = init?.credentials ?? 'include';
+    if (this.#cookie) next.credentials = init?.credentials ?? 'include';
     else if (tokens?.accessToken) headers.set('authorization', `Bearer ${tokens.accessToken}`);
     return { input: input instanceof Request ? input.clone() : url.href, init: next };
   }
@@ -290,7 +298,7 @@ export class SessionClient {
           method,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
-          credentials: this.#options.transport === 'cookie' ? 'include' : 'same-origin',
+          credentials: this.#cookie ? 'include' : 'same-origin',
         });
         if (!isTransient(response) || attempt >= (retry.retries ?? 5)) return response;
         await sleep(backoffDelay(attempt, retry, retryAfterOf(response)));
@@ -336,7 +344,9 @@ export class SessionClient {
       const now = this.#now();
       this.#refreshTimes = this.#refreshTimes.filter((t) => now - t < 60_000);
       if (this.#refreshTimes.length >= (this.#options.maxRefreshesPerMinute ?? 10)) {
-        this.#fail(new SessionClientError('too many refreshes in a minute; not refreshing'));
+        this.#fail(
+          new SessionClientError('REFRESH_LIMIT', 'too many refreshes in a minute; not refreshing'),
+        );
         return 'failed';
       }
       this.#refreshTimes.push(now);
@@ -350,7 +360,9 @@ export class SessionClient {
         );
       } catch (error) {
         this.#fail(
-          new SessionClientError('refresh failed: network error', undefined, { cause: error }),
+          new SessionClientError('NETWORK_ERROR', 'refresh failed: network error', undefined, {
+            cause: error,
+          }),
         );
         return 'failed';
       }
@@ -381,6 +393,7 @@ export class SessionClient {
     if (problem?.action === 'reauthenticate') return 'logout';
     this.#fail(
       new SessionClientError(
+        'REQUEST_FAILED',
         `the server answered ${response.status}${problem ? ` ${problem.code}` : ''}`,
         problem,
       ),
@@ -410,7 +423,11 @@ export class SessionClient {
         this.#activity.renewed(this.#now());
         this.#adopt(fromServer(body, this.#now()), true);
       } catch (error) {
-        this.#fail(new SessionClientError('reauthenticate() failed', problem, { cause: error }));
+        this.#fail(
+          new SessionClientError('REAUTHENTICATE_FAILED', 'reauthenticate() failed', problem, {
+            cause: error,
+          }),
+        );
         return 'logout';
       }
       this.#events.emit('reauthenticated', {});
@@ -430,16 +447,15 @@ export class SessionClient {
   readonly #renewFlight = singleFlight(async (): Promise<boolean> => {
     const tokens = this.#tokens;
     if (!tokens) return false;
-    if (!tokens.token && this.#options.transport !== 'cookie')
-      return this.#refresh(credential(tokens));
+    if (!tokens.token && !this.#cookie) return this.#refresh(credential(tokens));
     return this.#sessionCall('/v1/session/renew');
   });
 
   readonly #validateFlight = singleFlight(async (): Promise<boolean> => {
     this.#lastValidation = this.#now();
     const tokens = this.#tokens;
-    if (!tokens) return false;
-    if (!tokens.token && this.#options.transport !== 'cookie') {
+    if (!tokens && !this.#cookie) return false;
+    if (tokens && !tokens.token && !this.#cookie) {
       await this.#refreshIfDue();
       return Boolean(this.#tokens);
     }
@@ -454,7 +470,9 @@ export class SessionClient {
       response = await this.#call('POST', path);
     } catch (error) {
       this.#fail(
-        new SessionClientError(`${path} failed: network error`, undefined, { cause: error }),
+        new SessionClientError('NETWORK_ERROR', `${path} failed: network error`, undefined, {
+          cause: error,
+        }),
       );
       return false;
     }
@@ -465,16 +483,25 @@ export class SessionClient {
       };
       const now = this.#now();
       this.#activity.renewed(now);
-      const current = this.#tokens;
-      if (current && typeof info.idleRemaining === 'number') {
+      // Unless a refresh or logout replaced the tokens meanwhile. With the cookie transport and no
+      // known session, this is how the client learns that the cookie carries one.
+      if (this.#tokens === tokens) {
         const left = Math.min(
-          info.idleRemaining,
+          info.idleRemaining ?? Number.POSITIVE_INFINITY,
           info.absoluteRemaining ?? Number.POSITIVE_INFINITY,
         );
-        this.#adopt({ ...current, sessionExpiresAt: now + left * 1000 }, true);
+        const known = tokens ?? { receivedAt: now };
+        this.#adopt(
+          left < Number.POSITIVE_INFINITY
+            ? { ...known, sessionExpiresAt: now + left * 1000 }
+            : known,
+          true,
+        );
       }
       return true;
     }
+    // No known session and no session cookie either: nothing is wrong, there is no session.
+    if (!tokens && (await readProblem(response))?.action !== 'reauthenticate') return false;
     const outcome = await this.#problemOutcome(response);
     if (outcome === 'reauthenticate')
       return this.#reauthenticate(credential(tokens), this.#lastProblem);
@@ -485,8 +512,12 @@ export class SessionClient {
 
   // ---- state, storage and tabs -----------------------------------------------------------------
 
+  /** Activity; when nothing was scheduled for it (idle, or just renewed), check the deadlines. */
   #noteActivity(): void {
-    this.#activity.note(this.#now());
+    const now = this.#now();
+    const waiting = this.#activity.pending(now);
+    this.#activity.note(now);
+    if (!waiting) this.check();
   }
 
   #adopt(tokens: StoredTokens, share: boolean): void {
@@ -556,7 +587,8 @@ export class SessionClient {
         // Wake at the next deadline, every second while the warning counts down, and at least
         // every 30 s (a timer can drift across sleep; every wake compares against the clock).
         const deadlines = [now + TICK_MAX_MS];
-        if (expiring) deadlines.push(now + 1000 - ((end - now) % 1000 || 1000) + 1000);
+        if (expiring)
+          deadlines.push(now + ((end - now) % 1000 || 1000)); // the next whole second
         else if (end !== undefined) deadlines.push(end - warnMs);
         if (tokens.accessExpiresAt !== undefined && tokens.refreshToken) {
           const lifetime = tokens.accessExpiresAt - tokens.receivedAt;
@@ -566,7 +598,9 @@ export class SessionClient {
           );
         }
         if (this.#renewWhileActive) deadlines.push(this.#activity.nextCheck(now));
-        const delay = Math.max(50, Math.min(...deadlines) - now);
+        // Deadlines already passed wait for activity (which checks at once) or the next tick:
+        // an idle client must not wake every few milliseconds to find nothing to do.
+        const delay = Math.max(50, Math.min(...deadlines.filter((d) => d > now)) - now);
         this.#timer = setTimeout(() => this.check(), delay);
         (this.#timer as { unref?: () => void }).unref?.();
       }

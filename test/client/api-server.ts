@@ -1,23 +1,30 @@
+import type { FastifyInstance } from 'fastify';
 import type { ServerTokenSet } from '../../src/client/index.js';
 import type { SessionEngineOptions } from '../../src/core/options.js';
 import type { SessionStore } from '../../src/core/store.js';
+import { sessionPlugin } from '../../src/fastify/index.js';
 import { API_KEY, type Harness, startHarness } from '../server/harness.js';
 
-/** Requests the server received, by path (`POST /v1/session/refresh` …). */
+/** Requests the server received, by path (`POST /v1/session/refresh` …), and answers by status. */
 export type Counts = Record<string, number>;
 
 export interface ApiServer extends Harness {
   url: string;
   port: number;
   counts: Counts;
+  /** The Authorization header of every request to `/api/*` and `/app/*`, in order (undefined: none). */
+  authorizations: { path: string; authorization: string | undefined }[];
   /** Creates a session through the backend API, as an app's login would. */
   login(subject?: string): Promise<ServerTokenSet>;
 }
 
 /**
- * The in-process HTTP API (manual clock) listening on 127.0.0.1, plus `GET /api/whoami`: an app
- * route that verifies the access token and answers the core's problems (as an app using the
- * middleware would), so client and API share one origin.
+ * The in-process HTTP API (manual clock unless `engine.clock` says otherwise) listening on
+ * 127.0.0.1, plus app routes on the same origin, as an app would serve them:
+ * - `GET /api/whoami`, `POST /api/echo`, `GET /api/session`: verify the access token and answer the
+ *   core's problems (as an app using the access tokens would);
+ * - `POST /app/login`, `GET /app/me`: an app on the Fastify middleware with the cookie transport
+ *   (`login()` sets the HttpOnly `sk_session` cookie, the guard reads it).
  */
 export async function startApiServer(
   options: {
@@ -26,32 +33,60 @@ export async function startApiServer(
     port?: number;
     /** Static pages served beside the API (path -> [content type, body]), for the browser tests. */
     pages?: Record<string, [string, string | (() => string)]>;
+    /** More routes, registered before the server listens. */
+    routes?: (app: FastifyInstance, harness: Harness) => Promise<void> | void;
   } = {},
 ): Promise<ApiServer> {
   const harness = await startHarness({ store: options.store, engine: options.engine });
   const counts: Counts = {};
+  const authorizations: ApiServer['authorizations'] = [];
   harness.app.addHook('onRequest', async (request) => {
-    const key = `${request.method} ${request.url.split('?')[0]}`;
+    const path = request.url.split('?')[0] ?? '';
+    const key = `${request.method} ${path}`;
     counts[key] = (counts[key] ?? 0) + 1;
+    if (path.startsWith('/api/') || path.startsWith('/app/'))
+      authorizations.push({ path, authorization: request.headers.authorization });
   });
   harness.app.addHook('onResponse', async (_request, reply) => {
     const key = String(reply.statusCode);
     counts[key] = (counts[key] ?? 0) + 1;
   });
-  harness.app.get('/api/whoami', async (request) => {
-    const token = (request.headers.authorization ?? '').replace(/^Bearer /, '');
-    const result = await harness.engine.verifyAccessToken(token);
+  const verified = async (authorization: string | undefined) => {
+    const result = await harness.engine.verifyAccessToken(
+      (authorization ?? '').replace(/^Bearer /, ''),
+    );
     if (!result.ok) throw result.error;
-    return { sub: result.claims.sub, sid: result.claims.sid };
+    return result.claims;
+  };
+  harness.app.get('/api/whoami', async (request) => {
+    const claims = await verified(request.headers.authorization);
+    return { sub: claims.sub, sid: claims.sid };
+  });
+  harness.app.post('/api/echo', async (request) => {
+    await verified(request.headers.authorization);
+    return { contentType: request.headers['content-type'], body: request.body };
   });
   // A store-backed app route: answers 503 store-unavailable while the store is down.
   harness.app.get('/api/session', async (request) => {
-    const token = (request.headers.authorization ?? '').replace(/^Bearer /, '');
-    const result = await harness.engine.verifyAccessToken(token);
-    if (!result.ok) throw result.error;
-    const info = await harness.engine.get(result.claims.sid);
+    const claims = await verified(request.headers.authorization);
+    const info = await harness.engine.get(claims.sid);
     return { status: info?.session.status ?? 'unknown' };
   });
+  await harness.app.register(
+    async (app) => {
+      await app.register(sessionPlugin, { engine: harness.engine });
+      app.post('/login', async (request) => {
+        const created = await request.sessionkeeper.login({ subject: 'cookie-user' });
+        return { sessionId: created.session.id };
+      });
+      app.get('/me', { preHandler: app.sessionkeeper.guard() }, async (request) => ({
+        subject: request.sessionkeeper.subject,
+        via: request.sessionkeeper.via,
+      }));
+    },
+    { prefix: '/app' },
+  );
+  await options.routes?.(harness.app, harness);
   for (const [path, [type, body]] of Object.entries(options.pages ?? {})) {
     harness.app.get(path, async (_request, reply) =>
       reply.type(type).send(typeof body === 'function' ? body() : body),
@@ -64,6 +99,7 @@ export async function startApiServer(
     url,
     port: Number(new URL(address).port),
     counts,
+    authorizations,
     async login(subject = 'user-1') {
       const response = await fetch(`${url}/v1/sessions`, {
         method: 'POST',

@@ -1,36 +1,14 @@
 import { createServer, type Server } from 'node:http';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createSessionClient, type SessionClient } from '../../src/client/index.js';
+import { describe, expect, it, vi } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createMemoryStore } from '../../src/memory/index.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { failingStore } from '../server/harness.js';
 import { withTempDir } from '../sqlite/temp-dir.js';
-import { type ApiServer, startApiServer } from './api-server.js';
+import type { ApiServer } from './api-server.js';
+import { clientFixtures } from './node-fixtures.js';
 
-const FAST_RETRY = { retries: 8, baseDelayMs: 10, maxDelayMs: 60 };
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function server(options?: Parameters<typeof startApiServer>[0]): Promise<ApiServer> {
-  const api = await startApiServer(options);
-  let closed = false;
-  cleanups.push(() => (closed ? undefined : api.close()));
-  const close = api.close.bind(api);
-  api.close = async () => {
-    closed = true;
-    await close();
-  };
-  return api;
-}
-
-function client(options: Parameters<typeof createSessionClient>[0]): SessionClient {
-  const created = createSessionClient({ retry: FAST_RETRY, ...options });
-  cleanups.push(() => created.close());
-  return created;
-}
+const { server, client, defer } = clientFixtures();
 
 const tempPath = withTempDir('client');
 
@@ -186,7 +164,7 @@ describe('the client against a real server', () => {
       );
     });
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => other.close(resolve)));
+    defer(() => new Promise((resolve) => other.close(resolve)));
     const address = other.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const sk = client({ baseUrl: api.url });
