@@ -282,7 +282,11 @@ export class SessionContext<Data extends SessionData = SessionData> {
     const core = this.#core;
     const useCookie = loginOptions.cookie ?? core.options.cookieTransport;
     if (useCookie && core.options.csrf) {
-      const refusal = checkOrigin(this.#request, core.options.csrf, core.cookies);
+      const refusal = checkOrigin(
+        this.#request,
+        core.options.csrf,
+        core.cookies.hostOf(this.#request),
+      );
       if (refusal) throw refusal;
     }
     const previous = this.sessionId;

@@ -37,7 +37,7 @@ export function checkCsrf(
   sessionToken: string | null,
 ): CsrfRejectedError | null {
   if (isSafeMethod(request.method)) return null;
-  const refusal = checkOrigin(request, csrf, cookies);
+  const refusal = checkOrigin(request, csrf, cookies.hostOf(request));
   if (refusal) return refusal;
   if (!csrf.doubleSubmit || sessionToken === null) return null;
   const presented = request.header(csrf.headerName);
@@ -54,11 +54,20 @@ export function checkCsrf(
   return null;
 }
 
-/** Only the Origin / Sec-Fetch-Site part: also what protects login from login CSRF. */
+/** What the cross-site check reads: the origins it trusts, and whether same-site is enough. */
+export type OriginPolicy = Pick<
+  Exclude<ResolvedMiddlewareOptions['csrf'], false>,
+  'trustedOrigins' | 'allowSameSite'
+>;
+
+/**
+ * Only the Origin / Sec-Fetch-Site part: also what protects login from login CSRF, and what the
+ * server applies to cookie-authenticated calls. `host` is the host the request was addressed to.
+ */
 export function checkOrigin(
-  request: RequestLike,
-  csrf: Exclude<ResolvedMiddlewareOptions['csrf'], false>,
-  cookies: CookiePolicy,
+  request: Pick<RequestLike, 'method' | 'header'>,
+  csrf: OriginPolicy,
+  host: string | undefined,
 ): CsrfRejectedError | null {
   if (isSafeMethod(request.method)) return null;
   const site = request.header('sec-fetch-site')?.toLowerCase();
@@ -79,13 +88,13 @@ export function checkOrigin(
     } catch {
       originHost = undefined;
     }
-    if (originHost !== undefined && originHost === cookies.hostOf(request)) return null;
+    if (originHost !== undefined && originHost === host) return null;
   }
   return refuse(request, undefined, origin);
 }
 
 function refuse(
-  request: RequestLike,
+  request: Pick<RequestLike, 'method'>,
   fetchSite: string | undefined,
   origin: string | undefined,
 ): CsrfRejectedError {

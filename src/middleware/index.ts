@@ -12,6 +12,7 @@ export {
 } from './core.js';
 export type { Credential, Transport } from './credential.js';
 export { bearerToken, readCredential } from './credential.js';
+export type { OriginPolicy } from './csrf.js';
 export { checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
 export type { HttpReply, ReplyContext } from './http-reply.js';
 export { problemReply, redirectReply } from './http-reply.js';

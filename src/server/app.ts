@@ -181,7 +181,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   });
 
   registerBackendRoutes(app, engine, apiKeyHash);
-  registerHolderRoutes(app, engine, metrics);
+  registerHolderRoutes(app, engine, metrics, options.corsOrigins ?? []);
   registerOpsRoutes(app, engine);
   registerMetaRoutes(app, {
     metrics,

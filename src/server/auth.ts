@@ -1,9 +1,16 @@
 import type { FastifyRequest } from 'fastify';
 import { CredentialsMissingError, SessionkeeperError } from '../core/errors.js';
+import { checkOrigin, firstHeader, type OriginPolicy } from '../middleware/index.js';
 import { apiKeyMatches } from './api-key.js';
 
 /** The cookie that carries the session token for browser session-holders. */
 export const SESSION_COOKIE = 'sk_session';
+/**
+ * The same cookie as the middleware sets it over https: `__Host-` (pinned to the exact host, so it
+ * wins when a request carries several), or `__Secure-` when the app gave it a domain.
+ */
+const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+const DOMAIN_SESSION_COOKIE = `__Secure-${SESSION_COOKIE}`;
 
 /** An onRequest hook: the request must carry the API key as a Bearer token. */
 export function apiKeyGuard(apiKeyHash: string): (request: FastifyRequest) => Promise<void> {
@@ -19,22 +26,56 @@ export function apiKeyGuard(apiKeyHash: string): (request: FastifyRequest) => Pr
   };
 }
 
-/** An onRequest hook, so requests without any session token are refused before their body is read. */
-export async function sessionTokenGuard(request: FastifyRequest): Promise<void> {
-  sessionTokenOf(request);
+/**
+ * An onRequest hook, so requests without any session token are refused before their body is read.
+ * A state change authenticated by the cookie must come from this host or a trusted origin (the
+ * CORS origins): a browser sends the cookie along with any other site's form post or fetch.
+ */
+export function sessionTokenGuard(
+  trustedOrigins: readonly string[],
+): (request: FastifyRequest) => Promise<void> {
+  const policy: OriginPolicy = {
+    trustedOrigins: new Set(trustedOrigins.map((origin) => origin.toLowerCase())),
+    allowSameSite: false,
+  };
+  return async (request) => {
+    if (credentialOf(request).via !== 'cookie') return;
+    const host = request.headers.host?.trim().toLowerCase();
+    const refusal = checkOrigin(
+      { method: request.method, header: (name) => firstHeader(request.headers, name) },
+      policy,
+      host,
+    );
+    if (refusal) throw refusal;
+  };
 }
 
-/** The session token from `Authorization: Bearer` or, failing that, the `sk_session` cookie. */
+/** The session token from `Authorization: Bearer` or, failing that, the session cookie. */
 export function sessionTokenOf(request: FastifyRequest): string {
-  const token =
-    bearerToken(request.headers.authorization, 'session token') ??
+  return credentialOf(request).token;
+}
+
+/**
+ * Set-Cookie headers that delete the session cookie (both names), for a logout that came with it.
+ * They reach the cookie when it was set for this host with `Path=/`, as the middleware sets it.
+ */
+export function clearedSessionCookies(request: FastifyRequest): string[] {
+  if (credentialOf(request).via !== 'cookie') return [];
+  const attributes = 'Path=/; Max-Age=0; HttpOnly; SameSite=Lax';
+  return [`${SECURE_SESSION_COOKIE}=; ${attributes}; Secure`, `${SESSION_COOKIE}=; ${attributes}`];
+}
+
+function credentialOf(request: FastifyRequest): { token: string; via: 'bearer' | 'cookie' } {
+  const bearer = bearerToken(request.headers.authorization, 'session token');
+  if (bearer !== undefined) return { token: bearer, via: 'bearer' };
+  const cookie =
+    cookieValue(request.headers.cookie, SECURE_SESSION_COOKIE) ??
+    cookieValue(request.headers.cookie, DOMAIN_SESSION_COOKIE) ??
     cookieValue(request.headers.cookie, SESSION_COOKIE);
-  if (token === undefined) {
-    throw new CredentialsMissingError(
-      `This endpoint needs the session token as Authorization: Bearer <token> or in the ${SESSION_COOKIE} cookie`,
-    );
-  }
-  return token;
+  if (cookie !== undefined) return { token: cookie, via: 'cookie' };
+  throw new CredentialsMissingError(
+    `This endpoint needs the session token as Authorization: Bearer <token> or in the ${SESSION_COOKIE} (or ${SECURE_SESSION_COOKIE}) cookie`,
+  );
 }
 
 /** The credentials of a Bearer Authorization header; undefined when there is no header. */

@@ -506,6 +506,87 @@ describe('session holder', () => {
     expect(byCookie.statusCode).toBe(200);
   });
 
+  it('reads the __Host-sk_session cookie the middleware sets over https, and prefers it', async () => {
+    const { app } = await setup();
+    const { id, token } = await createSession(app, { subject: 'secure' });
+    const other = await createSession(app, { subject: 'plain' });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/session/validate',
+      headers: { cookie: `sk_session=${other.token}; __Host-sk_session=${token}` },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().session.id).toBe(id);
+  });
+
+  it('refuses a cross-site state change made with the cookie, not with Bearer or from a CORS origin', async () => {
+    const { app } = await setup({ app: { corsOrigins: ['https://app.example'] } });
+    const { token } = await createSession(app);
+    const cookie = { cookie: `sk_session=${token}` };
+    const renew = (headers: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/v1/session/renew', headers });
+    const refused = await renew({
+      ...cookie,
+      'sec-fetch-site': 'cross-site',
+      origin: 'https://evil.example',
+    });
+    expect(expectProblem(refused, 403, 'CSRF_REJECTED').detail).toContain('cross-site POST');
+    expectProblem(await renew({ ...cookie, origin: 'https://evil.example' }), 403, 'CSRF_REJECTED');
+    expect((await renew({ ...cookie, 'sec-fetch-site': 'same-origin' })).statusCode).toBe(200);
+    expect(
+      (await renew({ ...cookie, host: 'sk.example', origin: 'https://sk.example' })).statusCode,
+    ).toBe(200);
+    expect(
+      (await renew({ ...cookie, 'sec-fetch-site': 'cross-site', origin: 'https://app.example' }))
+        .statusCode,
+    ).toBe(200);
+    expect((await renew({ ...cookie })).statusCode).toBe(200); // no browser headers: not a browser
+    expect(
+      (
+        await renew({
+          ...holder(token),
+          'sec-fetch-site': 'cross-site',
+          origin: 'https://evil.example',
+        })
+      ).statusCode,
+    ).toBe(200);
+    const read = await app.inject({
+      method: 'GET',
+      url: '/v1/session',
+      headers: { ...cookie, 'sec-fetch-site': 'cross-site' },
+    });
+    expect(read.statusCode).toBe(200);
+    const logout = await app.inject({
+      method: 'DELETE',
+      url: '/v1/session',
+      headers: { ...cookie, 'sec-fetch-site': 'cross-site' },
+    });
+    expectProblem(logout, 403, 'CSRF_REJECTED');
+  });
+
+  it('DELETE /v1/session with the cookie also deletes the cookie; with Bearer it sets none', async () => {
+    const { app } = await setup();
+    const first = await createSession(app);
+    const byCookie = await app.inject({
+      method: 'DELETE',
+      url: '/v1/session',
+      headers: { cookie: `sk_session=${first.token}` },
+    });
+    expect(byCookie.statusCode).toBe(204);
+    expect(byCookie.headers['set-cookie']).toEqual([
+      '__Host-sk_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure',
+      'sk_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax',
+    ]);
+    const second = await createSession(app);
+    const byBearer = await app.inject({
+      method: 'DELETE',
+      url: '/v1/session',
+      headers: holder(second.token),
+    });
+    expect(byBearer.statusCode).toBe(204);
+    expect(byBearer.headers['set-cookie']).toBeUndefined();
+  });
+
   it('tells a missing, malformed, wrong-secret and unknown token apart', async () => {
     const { app } = await setup();
     const { id, token } = await createSession(app);

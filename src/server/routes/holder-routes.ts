@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SessionEngine, ValidationResult } from '../../core/engine.js';
 import type { SessionInvalidError } from '../../core/errors.js';
-import { sessionTokenGuard, sessionTokenOf } from '../auth.js';
+import { clearedSessionCookies, sessionTokenGuard, sessionTokenOf } from '../auth.js';
 import type { ServerMetrics } from '../metrics.js';
 import {
   leaseBody,
@@ -29,8 +29,9 @@ export function registerHolderRoutes(
   app: FastifyInstance,
   engine: SessionEngine,
   metrics: ServerMetrics,
+  trustedOrigins: readonly string[],
 ): void {
-  const onRequest = sessionTokenGuard;
+  const onRequest = sessionTokenGuard(trustedOrigins);
 
   /** Validation as the transport sees it: an invalid token becomes its 401 problem. */
   async function validSession(request: FastifyRequest, renew = false): Promise<ValidSession> {
@@ -66,13 +67,13 @@ export function registerHolderRoutes(
 
   app.delete('/v1/session', { onRequest }, async (request, reply) => {
     const result = await engine.validate(sessionTokenOf(request));
-    if (result.ok) {
-      if (await engine.revoke(result.session.id, 'logout')) {
-      }
-    } else if (!ENDED_REASONS.has(result.error.reason)) {
+    if (result.ok) await engine.revoke(result.session.id, 'logout');
+    else if (!ENDED_REASONS.has(result.error.reason)) {
       throw result.error;
     }
     // Logging out of a session that already ended succeeds: the holder's goal is reached.
+    const cleared = clearedSessionCookies(request);
+    if (cleared.length > 0) reply.header('set-cookie', cleared);
     return reply.code(204).send();
   });
 
