@@ -1,4 +1,5 @@
 import { benchMiddleware } from './middleware.bench.js';
+import { benchPool } from './pool.bench.js';
 import { benchRedis } from './redis.bench.js';
 import { printTable } from './report.js';
 import { benchServer } from './server.bench.js';
@@ -12,3 +13,4 @@ printTable('Redis store (issue 3)', await benchRedis());
 printTable('Access and refresh tokens (issue 4)', await benchTokens());
 printTable('HTTP server (issue 5)', await benchServer());
 printTable('Middleware (issue 6)', await benchMiddleware());
+printTable('Upstream session pool (issue 8)', await benchPool());

@@ -210,6 +210,92 @@ export class RefreshTokenReusedError extends SessionInvalidError {
   }
 }
 
+/**
+ * An upstream session (kept by `sessionkeeper/pool`) was found logged out. Thrown by a session's
+ * observed requests; `pool.use` catches it, replaces the session and reruns the operation, so
+ * callers of the pool normally never see it.
+ */
+export class UpstreamSessionExpiredError extends SessionkeeperError {
+  /** The pool key (account) of the session. */
+  readonly key: string;
+  /** Machine-readable cause from the detector, e.g. `status-401`, `login-redirect`, `text-marker`. */
+  readonly reason: string;
+  /** What the detector saw, e.g. the marker phrase or the login path. Never a cookie or token. */
+  readonly reasonDetail: string | undefined;
+  constructor(key: string, reason: string, reasonDetail?: string) {
+    super(
+      'UPSTREAM_SESSION_EXPIRED',
+      `The upstream session for "${key}" is logged out (${reason}${reasonDetail ? `: ${reasonDetail}` : ''})`,
+    );
+    this.key = key;
+    this.reason = reason;
+    this.reasonDetail = reasonDetail;
+  }
+}
+
+/** `pool.use` found the session expired on every one of its attempts and gave up. */
+export class UpstreamKeptExpiringError extends SessionkeeperError {
+  readonly key: string;
+  readonly attempts: number;
+  /** The detector reason of the last expiry seen. */
+  readonly lastReason: string;
+  constructor(key: string, attempts: number, lastReason: string) {
+    super(
+      'UPSTREAM_KEPT_EXPIRING',
+      `The upstream kept expiring sessions for "${key}": the operation met an expired session on all ${attempts} attempts (last: ${lastReason})`,
+    );
+    this.key = key;
+    this.attempts = attempts;
+    this.lastReason = lastReason;
+  }
+}
+
+/** No upstream session could be made: logins keep failing and the pool's circuit breaker is open. */
+export class UpstreamUnavailableError extends SessionkeeperError {
+  readonly key: string;
+  /** Seconds until the pool tries to log in again. */
+  readonly retryAfterSeconds: number;
+  constructor(key: string, retryAfterSeconds: number, options?: { cause?: unknown }) {
+    super(
+      'UPSTREAM_UNAVAILABLE',
+      `No upstream session for "${key}": logins keep failing, the next attempt is in ${formatDuration(roundUp(retryAfterSeconds))}`,
+      options,
+    );
+    this.key = key;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The caller waited its whole timeout for an upstream session of `key`. */
+export class PoolTimeoutError extends SessionkeeperError {
+  readonly key: string;
+  readonly timeoutSeconds: number;
+  readonly retryAfterSeconds = 1;
+  constructor(key: string, timeoutSeconds: number, options?: { cause?: unknown }) {
+    super(
+      'POOL_TIMEOUT',
+      `No upstream session for "${key}" became free within ${formatDuration(timeoutSeconds)}`,
+      options,
+    );
+    this.key = key;
+    this.timeoutSeconds = timeoutSeconds;
+  }
+}
+
+/** The pool was closed before it could serve the operation. */
+export class PoolClosedError extends SessionkeeperError {
+  constructor(key: string) {
+    super(
+      'POOL_CLOSED',
+      `The upstream session pool is closed; the operation for "${key}" did not run`,
+    );
+  }
+}
+
+function roundUp(seconds: number): number {
+  return seconds >= 1 ? Math.ceil(seconds) : Math.max(0.1, Math.ceil(seconds * 10) / 10);
+}
+
 /** `2026-01-15T10:00:00Z`: second precision reads better in messages than milliseconds. */
 export function isoSeconds(date: Date): string {
   return `${date.toISOString().slice(0, 19)}Z`;

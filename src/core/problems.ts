@@ -163,6 +163,54 @@ export const problemRegistry = {
       'The session store (SQLite file or Redis) cannot be reached right now; no session was lost.',
     remedy: 'Retry after Retry-After seconds. Do not log the user out.',
   },
+  UPSTREAM_SESSION_EXPIRED: {
+    slug: 'upstream-session-expired',
+    status: 502,
+    title: 'Upstream session expired',
+    action: 'retry',
+    meaning:
+      'A session the pool keeps with an upstream site was found logged out (an expiry page, a 401, a redirect to its login); the pool normally retires it and reruns the operation without the caller seeing this.',
+    remedy:
+      'Retry. Outside `pool.use` (a kind used on its own), log the upstream session in again.',
+  },
+  UPSTREAM_KEPT_EXPIRING: {
+    slug: 'upstream-kept-expiring',
+    status: 502,
+    title: 'Upstream kept expiring sessions',
+    action: 'retry',
+    meaning:
+      'The operation found its upstream session expired on every attempt (fresh logins included) and gave up after its maximum number of attempts; other operations are not affected.',
+    remedy:
+      'Retry later. If it persists, the operation itself may be logging the session out, or the upstream rejects fresh logins: check the detectors and the login.',
+  },
+  UPSTREAM_UNAVAILABLE: {
+    slug: 'upstream-unavailable',
+    status: 503,
+    title: 'Upstream unavailable',
+    action: 'retry',
+    meaning:
+      'Logins with the upstream site keep failing, so the pool stopped trying for a while (its circuit breaker is open); no session could be made for the operation.',
+    remedy: 'Retry after Retry-After seconds, once the upstream is reachable again.',
+  },
+  POOL_TIMEOUT: {
+    slug: 'pool-timeout',
+    status: 503,
+    title: 'No upstream session in time',
+    action: 'retry',
+    meaning:
+      'Every upstream session for this account stayed busy (or could not be made) for the whole wait the caller allowed.',
+    remedy:
+      'Retry after Retry-After seconds; if it happens often, raise the pool’s sessionsPerKey, maxSessions or acquireTimeoutSeconds.',
+  },
+  POOL_CLOSED: {
+    slug: 'pool-closed',
+    status: 503,
+    title: 'Pool closed',
+    action: 'retry',
+    meaning:
+      'The upstream session pool was shut down (the service is stopping) before it could serve the operation.',
+    remedy: 'Retry against a running instance of the service.',
+  },
 } as const satisfies Record<string, ProblemDefinition>;
 
 export type ErrorCode = keyof typeof problemRegistry;
