@@ -11,7 +11,9 @@ export type ExpiryPhase =
   /** The probe of a session resumed from persisted state, before its first use. */
   | 'resume'
   /** The operation's own answers. */
-  | 'operation';
+  | 'operation'
+  /** The kind reported the session dead on its own (`ctx.expire`: a crashed browser). */
+  | 'kind';
 
 /** Why a session left the pool. */
 export type RetireReason = 'expired' | 'max-age' | 'max-uses' | 'evicted' | 'failed' | 'closed';

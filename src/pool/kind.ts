@@ -38,6 +38,12 @@ export interface SessionContext {
    * operation again whatever the operation returned.
    */
   observe(response: ObservedResponse): Promise<void>;
+  /**
+   * Marks the session expired without an answer to judge: its browser crashed or went away. An
+   * operation running on a one-at-a-time session then reruns on a fresh one whatever it returned;
+   * an idle session is replaced at once. Optional so a kind can be driven outside a pool.
+   */
+  expire?(verdict: ExpiryVerdict): void;
   /** Aborted when the pool closes or retires this session. */
   signal: AbortSignal;
 }

@@ -85,7 +85,9 @@ export class SessionPool<S, State = unknown> {
     };
     this.#ctx = ctx;
     this.#breaker = new CircuitBreaker(ctx);
-    this.#sessions = new SessionLifecycle(ctx);
+    this.#sessions = new SessionLifecycle(ctx, (entry, verdict) => {
+      void this.#onExpired(entry, verdict, 'kind');
+    });
     this.#persistence = new SlotPersistence(ctx, options.state);
     this.#slots = new Slots(ctx, options.state, this.#sessions, this.#persistence);
     this.#logins = new Logins(
@@ -147,6 +149,9 @@ export class SessionPool<S, State = unknown> {
       } catch (error) {
         failure = { error };
       }
+      // A page's navigation may still be under judgement (its text being read): the outcome
+      // waits for it, so a logged-out page the operation already returned is not taken as good.
+      if (entry.observing.size > 0) await Promise.allSettled(entry.observing);
       lease.active = false;
       const verdict =
         lease.verdict ??

@@ -1,7 +1,7 @@
 import type { RetireReason } from './events.js';
 import { observeResponse } from './expiry.js';
 import { jitteredMs } from './jitter.js';
-import type { SessionContext } from './kind.js';
+import type { ExpiryVerdict, SessionContext } from './kind.js';
 import type { PoolContext } from './pool-context.js';
 import type { Entry, Slot } from './session-state.js';
 
@@ -12,8 +12,15 @@ export class SessionLifecycle<S, State> {
   readonly live = new Set<Entry<S>>();
   #nextId = 1;
 
-  constructor(ctx: PoolContext<S, State>) {
+  readonly #onExpired: (entry: Entry<S>, verdict: ExpiryVerdict) => void;
+
+  /** `onExpired`: a session the kind reported dead (`ctx.expire`) while no operation used it. */
+  constructor(
+    ctx: PoolContext<S, State>,
+    onExpired: (entry: Entry<S>, verdict: ExpiryVerdict) => void,
+  ) {
     this.#ctx = ctx;
+    this.#onExpired = onExpired;
   }
 
   /** The record of a session about to be made for `slot`; `session` is set once it is. */
@@ -50,11 +57,25 @@ export class SessionLifecycle<S, State> {
       checkDelayMs: jitteredMs(options.checkIntervalSeconds, options.jitter),
       refreshDelayMs: jitteredMs(options.refreshIntervalSeconds, options.jitter),
       savedState: undefined,
+      observing: new Set(),
     };
     entry.ctx = {
       key: slot.group.key,
       signal: controller.signal,
-      observe: (response) => observeResponse(this.#ctx, entry, response),
+      observe: (response) => {
+        const judged = observeResponse(this.#ctx, entry, response);
+        entry.observing.add(judged);
+        const done = () => void entry.observing.delete(judged);
+        judged.then(done, done);
+        return judged;
+      },
+      expire: (verdict) => {
+        // One still being made fails its login by itself; one retired is gone already.
+        if (entry.retired || entry.expired || entry.slot.entry !== entry) return;
+        entry.expired = verdict;
+        // One in use is handled when its operation ends (it reruns); an idle one is replaced now.
+        if (entry.inUse === 0 && !entry.busy) this.#onExpired(entry, verdict);
+      },
     };
     this.live.add(entry);
     return entry;

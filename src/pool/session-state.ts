@@ -41,6 +41,8 @@ export interface Entry<S> {
   refreshDelayMs: number;
   /** JSON of the state last saved, to skip writes that change nothing. */
   savedState: string | undefined;
+  /** `observe` calls still judging an answer: an operation's outcome waits for them. */
+  observing: Set<Promise<void>>;
 }
 
 /** One of a key's `sessionsPerKey` places for a session. */

@@ -205,6 +205,101 @@ describe.skipIf(!available)('the pool with the browser kind', () => {
     // load: 33-90 s measured on 2 cores shared with other builds. The margin is for a busy CI.
   }, 180_000);
 
+  describe('a browser of its own that goes away', () => {
+    let upstream: FakeUpstream;
+    beforeAll(async () => {
+      upstream = await startFakeUpstream();
+    });
+    afterAll(async () => {
+      await upstream?.close();
+    });
+
+    function poolFor(marker: string, checkIntervalSeconds = 3600) {
+      const kind = browserSessionKind({
+        login: quickLogin(upstream),
+        probeUrl: `${upstream.url}/account`,
+        launchOptions: launchOptions(marker),
+        timeoutSeconds: 10,
+      });
+      return createSessionPool({ kind, detectors: DETECTORS, checkIntervalSeconds });
+    }
+
+    it('in the middle of an operation: the operation reruns on a fresh browser', async () => {
+      const marker = `gone-op-${process.pid}-${Date.now()}`;
+      const pool = poolFor(marker);
+      const expired: PoolEvents['expired'][] = [];
+      pool.on('expired', (event) => expired.push(event));
+      try {
+        const attempts: number[] = [];
+        const result = await pool.use('erin', async (session, info) => {
+          attempts.push(info.attempt);
+          if (info.attempt === 1) await session.context.browser()?.close();
+          return viaGoto(session, upstream.url);
+        });
+        expect(result).toEqual({ user: 'erin', available: 40 });
+        expect(attempts).toEqual([1, 2]);
+        // The page may close before the browser reports its disconnection: either names it.
+        expect(expired).toHaveLength(1);
+        expect(['browser-disconnected', 'page-closed']).toContain(expired[0]?.reason);
+      } finally {
+        await pool.close();
+      }
+      expect(processesOf(marker)).toEqual([]);
+    });
+
+    it('while idle: the session is replaced at once, not at the next health check an hour away', async () => {
+      const marker = `gone-idle-${process.pid}-${Date.now()}`;
+      const pool = poolFor(marker);
+      const expired: PoolEvents['expired'][] = [];
+      pool.on('expired', (event) => expired.push(event));
+      const replaced = new Promise<PoolEvents['replaced']>((resolve) =>
+        pool.on('replaced', resolve),
+      );
+      try {
+        let browser: Browser | null = null;
+        await pool.use('frank', async (session) => {
+          browser = session.context.browser();
+          return viaGoto(session, upstream.url);
+        });
+        await (browser as Browser | null)?.close();
+        expect(await replaced).toMatchObject({ key: 'frank' });
+        expect(expired).toHaveLength(1);
+        expect(expired[0]).toMatchObject({ key: 'frank', phase: 'kind' });
+        const logins = upstream.stats().logins;
+        expect(await pool.use('frank', (session) => viaGoto(session, upstream.url))).toEqual({
+          user: 'frank',
+          available: 40,
+        });
+        expect(upstream.stats().logins).toBe(logins); // the replacement was ready
+      } finally {
+        await pool.close();
+      }
+      expect(processesOf(marker)).toEqual([]);
+    });
+
+    it('an operation that returns right after a click to a logged-out page is not taken as done', async () => {
+      const marker = `late-check-${process.pid}-${Date.now()}`;
+      const pool = poolFor(marker);
+      try {
+        await pool.use('gina', (session) => viaGoto(session, upstream.url)); // logged in
+        const attempts: number[] = [];
+        const urls: string[] = [];
+        await pool.use('gina', async (session, info) => {
+          attempts.push(info.attempt);
+          await session.goto(`${upstream.url}/account`);
+          if (info.attempt === 1) upstream.expireSessions('gina');
+          // Returns as soon as the click's navigation commits, while its page is still judged.
+          await session.page.click('a[href="/appointments"]');
+          urls.push(session.page.url());
+        });
+        expect(attempts).toEqual([1, 2]);
+        expect(urls.at(-1)).toBe(`${upstream.url}/appointments`);
+      } finally {
+        await pool.close();
+      }
+    });
+  });
+
   describe('sharing one browser', () => {
     let browser: Browser;
     let upstream: FakeUpstream;

@@ -2,7 +2,7 @@
 // replaced on a rolling basis once it is too old or has opened too many contexts (long-running
 // Chromium degrades: memory creeps, renderers hang). A replaced browser lives on until its last
 // context closes, so no session is cut off by a replacement.
-import type { Browser, BrowserContext, BrowserContextOptions } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import type { Clock } from '../../core/clock.js';
 import { ValidationError } from '../../core/errors.js';
 
@@ -63,16 +63,36 @@ export class BrowserFleet {
     return this.#closed;
   }
 
-  /** Opens a context in the current browser, starting or replacing that browser first if due. */
-  async newContext(key: string, contextOptions: BrowserContextOptions): Promise<BrowserContext> {
-    const slot = await this.#slotForNewContext(key);
+  /**
+   * Opens a context and its page in the current browser, starting or replacing that browser first
+   * if due.
+   */
+  async openPage(
+    key: string,
+    contextOptions: BrowserContextOptions,
+  ): Promise<{ context: BrowserContext; page: Page }> {
+    let slot = await this.#slotForNewContext(key);
     let context: BrowserContext;
-    try {
-      context = await slot.browser.newContext(contextOptions);
-    } catch (error) {
-      slot.opening -= 1;
-      this.#maybeCloseRetired(slot);
-      throw error;
+    let page: Page;
+    for (let attempt = 1; ; attempt++) {
+      let opened: BrowserContext | undefined;
+      try {
+        opened = await slot.browser.newContext(contextOptions);
+        page = await opened.newPage();
+        context = opened;
+        break;
+      } catch (error) {
+        await opened?.close().catch(() => {});
+        slot.opening -= 1;
+        if (!slot.owned || attempt >= 2 || this.#closed) {
+          this.#maybeCloseRetired(slot);
+          throw error;
+        }
+        // A browser of ours that cannot open a page is closing or gone (its 'disconnected' may
+        // not have arrived yet): it gets no new sessions, and one fresh browser is tried.
+        this.#retire(slot);
+        slot = await this.#slotForNewContext(key);
+      }
     }
     slot.opening -= 1;
     slot.live.add(context);
@@ -87,7 +107,7 @@ export class BrowserFleet {
       await context.close().catch(() => {});
       throw this.#options.closedError(key);
     }
-    return context;
+    return { context, page };
   }
 
   /**

@@ -157,14 +157,13 @@ export function browserSessionKind(options: BrowserSessionKindOptions): BrowserS
     concurrency: 1,
 
     async create(ctx: SessionContext, state?: BrowserSessionState): Promise<BrowserSession> {
-      const context = await fleet.newContext(
+      const { context, page } = await fleet.openPage(
         ctx.key,
         state ? { ...options.contextOptions, storageState: state } : { ...options.contextOptions },
       );
       try {
         // The pool gave up on this session while the context was opening (login timeout, close).
         if (ctx.signal.aborted) throw ctx.signal.reason;
-        const page = await context.newPage();
         page.setDefaultTimeout(timeoutMs);
         const session = new PooledBrowserSession({
           key: ctx.key,

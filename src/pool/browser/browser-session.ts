@@ -70,6 +70,14 @@ export class PooledBrowserSession implements BrowserSession {
     page.on('framenavigated', (frame) => this.#onFrameNavigated(frame));
     page.on('crash', () => {
       this.#crashed = true;
+      init.ctx.expire?.({ reason: 'page-crashed', detail: 'the page crashed' });
+    });
+    // Also when the browser process goes away: the pool replaces the session (and reruns the
+    // operation on it) instead of waiting for the next probe. After a retirement it is a no-op.
+    page.on('close', () => {
+      init.ctx.expire?.(
+        this.deadVerdict() ?? { reason: 'page-closed', detail: 'the page was closed' },
+      );
     });
     // A retired or closed session's page stops at once, even in the middle of an operation.
     const closePage = () => void page.close().catch(() => {});
