@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { DEFAULT_CHROMIUM_ARGS } from '../../src/pool/browser/index.js';
 import { API_KEY } from '../server/harness.js';
 import { type ApiServer, startApiServer } from './api-server.js';
 
@@ -100,14 +101,7 @@ export function browserHarness(): BrowserHarness {
     api = await serve();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: [...DEFAULT_CHROMIUM_ARGS],
     });
   });
   afterEach(async () => {

@@ -1,5 +1,4 @@
 // The browser session kind on its own, in real Chromium against a real (fake) upstream site.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../src/core/clock.js';
@@ -17,61 +16,9 @@ import {
   type FakeUpstream,
   startFakeUpstream,
 } from '../../src/testing/fake-upstream.js';
+import { chromiumAvailable, isAlive, processesOf } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI)
-  throw new Error(
-    `${CHROMIUM} is missing: CI must install Debian's chromium for the browser tests`,
-  );
-if (!available) console.warn(`skipping the browser kind tests: ${CHROMIUM} is not installed`);
-
-// ---- the processes of one kind's browsers ---------------------------------------------------------
-
-/**
- * Pids of live (not zombie) processes started for `marker`: those that inherited the marker in
- * their environment (the browser and its crash handlers, which re-parent to init) and every
- * descendant of those (zygotes and renderers start with a cleaned environment).
- */
-function processesOf(marker: string): number[] {
-  const parents = new Map<number, number>();
-  const marked = new Set<number>();
-  for (const name of readdirSyncSafe('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    const stat = readSafe(`/proc/${pid}/stat`);
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') continue; // exited, waiting to be reaped
-    parents.set(pid, Number(fields[1]));
-    if (readSafe(`/proc/${pid}/environ`)?.includes(marker)) marked.add(pid);
-  }
-  const ours = new Set(marked);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, parent] of parents)
-      if (!ours.has(pid) && ours.has(parent)) {
-        ours.add(pid);
-        grew = true;
-      }
-  }
-  return [...ours].sort((a, b) => a - b);
-}
-
-function readdirSyncSafe(path: string): string[] {
-  try {
-    return readdirSync(path);
-  } catch {
-    return [];
-  }
-}
-function readSafe(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
+const available = chromiumAvailable('the browser kind tests');
 
 // ---- a SessionContext like the pool's: its detectors, its expiry error ----------------------------
 
@@ -363,12 +310,7 @@ describe.skipIf(!available)('browser session kind: the browser processes', () =>
     expect(running.length).toBeGreaterThan(3);
     await kind.close();
     expect(processesOf(marker)).toEqual([]);
-    expect(
-      running.filter(
-        (pid) =>
-          readSafe(`/proc/${pid}/stat`)?.split(') ')[1]?.[0] !== 'Z' && existsSync(`/proc/${pid}`),
-      ),
-    ).toEqual([]);
+    expect(running.filter(isAlive)).toEqual([]);
     expect(sessions.every((s) => s.page.isClosed())).toBe(true);
     await kind.destroy(sessions[0] as BrowserSession); // after close, still no throw
   });

@@ -2,7 +2,7 @@
 // random is hidden from callers, expiry met by a click inside the operation reruns it, and a
 // restarted service resumes logged in from the SQLite store (or logs in again when the saved
 // cookies went stale).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -23,14 +23,9 @@ import {
 } from '../../src/pool/index.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import { type FakeUpstream, startFakeUpstream } from '../../src/testing/fake-upstream.js';
+import { CHROMIUM, chromiumAvailable, processesOf } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI)
-  throw new Error(
-    `${CHROMIUM} is missing: CI must install Debian's chromium for the browser tests`,
-  );
-if (!available) console.warn(`skipping the browser pool tests: ${CHROMIUM} is not installed`);
+const available = chromiumAvailable('the browser pool tests');
 
 const DETECTORS = [detectors.status(), detectors.loginRedirect('/login'), detectors.text()];
 
@@ -39,39 +34,6 @@ function launchOptions(marker: string) {
     args: [...DEFAULT_CHROMIUM_ARGS],
     env: { ...process.env, SESSIONKEEPER_BROWSER_TEST: marker },
   };
-}
-
-/** Live processes that inherited `marker` in their environment, and all their descendants. */
-function processesOf(marker: string): number[] {
-  const parents = new Map<number, number>();
-  const ours = new Set<number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    const stat = readSafe(`/proc/${pid}/stat`);
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') continue; // exited, waiting to be reaped
-    parents.set(pid, Number(fields[1]));
-    if (readSafe(`/proc/${pid}/environ`)?.includes(marker)) ours.add(pid);
-  }
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, parent] of parents)
-      if (!ours.has(pid) && ours.has(parent)) {
-        ours.add(pid);
-        grew = true;
-      }
-  }
-  return [...ours];
-}
-
-function readSafe(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined;
-  }
 }
 
 /** The app's login: the site's real form, then the signed-in page (or a throw). */
