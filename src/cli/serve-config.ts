@@ -280,14 +280,10 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
   const flags = readFlags(args);
   if (flags.help === true) return { help: true };
   const file = readConfigFileOf(flags, env);
-  const keyOf = new Map<Setting<unknown>, string>(
-    Object.entries<Setting<unknown>>(SETTINGS).map(([key, setting]) => [setting, key]),
-  );
-
   function resolve<T>(setting: Setting<T>): Resolved<T> | undefined {
     const fromFlag = setting.envOnly ? undefined : flags[setting.flag];
     const fromEnv = env[envName(setting.flag)];
-    const key = keyOf.get(setting as Setting<unknown>) ?? setting.flag;
+    const key = fileKey(setting.flag);
     const fromFile = file?.values.get(key);
     const [raw, source] =
       typeof fromFlag === 'string'
@@ -366,6 +362,11 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
   };
 }
 
+/** A setting's key in the config file: its flag in camelCase (`max-sessions` → `maxSessions`). */
+export function fileKey(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
 function readConfigFileOf(
   flags: Record<string, string | boolean | undefined>,
   env: NodeJS.ProcessEnv,
@@ -374,7 +375,10 @@ function readConfigFileOf(
   const fromEnv = env[envName(CONFIG_FLAG)];
   const path = typeof fromFlag === 'string' ? fromFlag : fromEnv !== '' ? fromEnv : undefined;
   if (path === undefined) return undefined;
-  return readConfigFile(path, new Set(Object.keys(SETTINGS)));
+  return readConfigFile(
+    path,
+    new Set(Object.values<Setting<unknown>>(SETTINGS).map((setting) => fileKey(setting.flag))),
+  );
 }
 
 /** How messages and help name a setting: its flag, or its variable when it has no flag. */

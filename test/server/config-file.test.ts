@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/cli/config-error.js';
-import { parseServeArgs, SETTINGS, type ServeConfig } from '../../src/cli/serve-config.js';
+import { fileKey, parseServeArgs, SETTINGS, type ServeConfig } from '../../src/cli/serve-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,9 +34,7 @@ function refusal(args: string[], env: NodeJS.ProcessEnv = {}): string {
 describe('serve config file (--config, SESSIONKEEPER_CONFIG)', () => {
   it('keys every setting by its flag in camelCase, as docs/configuration.md says', () => {
     for (const [key, setting] of Object.entries(SETTINGS)) {
-      expect(setting.flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase())).toBe(
-        key,
-      );
+      expect(fileKey(setting.flag)).toBe(key);
     }
   });
 
