@@ -35,7 +35,10 @@ export interface SessionClientOptions {
   storageKey?: string;
   /** Coordinate refreshes and logout with other tabs. Default: true in browsers. */
   crossTab?: boolean;
-  /** Longest wait for, and hold of, the cross-tab lock. Default 10 000 ms. */
+  /**
+   * Longest wait for, and hold of, the cross-tab lock; a quarter of it is the longest wait for the
+   * tokens another tab handed over with it. Default 10 000 ms.
+   */
   lockTimeoutMs?: number;
   /** Refresh this long before the access token expires (at most half its lifetime). Default 30 s. */
   refreshLeewaySeconds?: number;
@@ -132,6 +135,7 @@ export class SessionClient {
       wake: () => void (this.#tokens && this.validate().catch(() => undefined)), // no session, no polling
     });
     this.#tokens = this.#store.read();
+    this.#generation = generation(this.#tokens);
     this.#update();
   }
 
@@ -538,7 +542,7 @@ export class SessionClient {
     return this.#crossTab.lock(
       async (handed) => {
         this.#generation = Math.max(this.#generation, handed);
-        const giveUpAt = Date.now() + Math.min(2000, (this.#options.lockTimeoutMs ?? 10_000) / 2);
+        const giveUpAt = Date.now() + (this.#options.lockTimeoutMs ?? 10_000) / 4;
         for (;;) {
           this.#syncFromStorage();
           if (generation(this.#tokens) >= handed || !this.#tokens) break;
