@@ -52,13 +52,15 @@ export function isTransient(response: Response): boolean {
  * What went wrong, stable for code to check: `REFRESH_LIMIT` (more than `maxRefreshesPerMinute`;
  * not refreshing), `NETWORK_ERROR` (retries ran out), `REQUEST_FAILED` (the API answered an error
  * that ends nothing: an outage past the retries, a rate limit, a bad request; see `problem`),
- * `REAUTHENTICATE_FAILED` (your `reauthenticate()` threw).
+ * `REAUTHENTICATE_FAILED` (your `reauthenticate()` threw), `HANDOFF_TIMEOUT` (another tab refreshed,
+ * and its tokens did not reach this tab in time: this tab went on with the ones it had).
  */
 export type SessionClientErrorCode =
   | 'REFRESH_LIMIT'
   | 'NETWORK_ERROR'
   | 'REQUEST_FAILED'
-  | 'REAUTHENTICATE_FAILED';
+  | 'REAUTHENTICATE_FAILED'
+  | 'HANDOFF_TIMEOUT';
 
 /** A failure the client reports through `error` events. Check `code`, never the message. */
 export class SessionClientError extends Error {

@@ -35,7 +35,10 @@ export interface SessionClientOptions {
   storageKey?: string;
   /** Coordinate refreshes and logout with other tabs. Default: true in browsers. */
   crossTab?: boolean;
-  /** Longest wait for, and hold of, the cross-tab lock. Default 10 000 ms. */
+  /**
+   * Longest wait for, and hold of, the cross-tab lock; a quarter of it is the longest wait for the
+   * tokens another tab handed over with it. Default 10 000 ms.
+   */
   lockTimeoutMs?: number;
   /** Refresh this long before the access token expires (at most half its lifetime). Default 30 s. */
   refreshLeewaySeconds?: number;
@@ -97,6 +100,8 @@ export class SessionClient {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimes: number[] = [];
   #lastValidation = Number.NEGATIVE_INFINITY;
+  /** The newest pair generation this tab has seen (its own, stored, or handed over with the lock). */
+  #generation = 0;
   #closed = false;
 
   constructor(options: SessionClientOptions) {
@@ -130,6 +135,7 @@ export class SessionClient {
       wake: () => void (this.#tokens && this.validate().catch(() => undefined)), // no session, no polling
     });
     this.#tokens = this.#store.read();
+    this.#generation = generation(this.#tokens);
     this.#update();
   }
 
@@ -153,7 +159,7 @@ export class SessionClient {
   /** Adopts a token set from the server (your login answer) and hands it to the other tabs. */
   setTokens(body: ServerTokenSet): void {
     this.#activity.renewed(this.#now()); // the server saw the login (or refresh) just now
-    this.#adopt(fromServer(body, this.#now()), true);
+    this.#adopt(this.#received(body), true);
   }
 
   /** A fetch of the standard signature that attaches the access token and recovers from expiry. */
@@ -335,8 +341,7 @@ export class SessionClient {
   #lastProblem: ClientProblem | undefined;
 
   readonly #refreshFlight = singleFlight((stale: string | undefined) =>
-    this.#crossTab.lock(async (): Promise<Outcome> => {
-      this.#syncFromStorage();
+    this.#locked(async (): Promise<Outcome> => {
       const tokens = this.#tokens;
       if (!tokens?.refreshToken) return tokens ? 'ok' : 'failed';
       // Another caller or tab refreshed meanwhile: use the winner's tokens, spend nothing.
@@ -377,7 +382,7 @@ export class SessionClient {
   ): Promise<Outcome> {
     if (response.ok) {
       const body = (await response.json()) as ServerTokenSet;
-      const received = fromServer(body, this.#now(), previous ?? undefined);
+      const received = this.#received(body, previous);
       this.#activity.renewed(this.#now());
       this.#adopt(received, true);
       this.#events.emit(event, { accessTokenExpiresAt: received.accessExpiresAt });
@@ -411,8 +416,7 @@ export class SessionClient {
 
   readonly #reauthFlight = singleFlight(async (stale: string | undefined): Promise<boolean> => {
     const problem = this.#lastProblem;
-    const outcome = await this.#crossTab.lock(async (): Promise<Outcome> => {
-      this.#syncFromStorage();
+    const outcome = await this.#locked(async (): Promise<Outcome> => {
       const tokens = this.#tokens;
       if (tokens && credential(tokens) !== stale && !this.#due(tokens, this.#now())) return 'ok';
       const reauthenticate = this.#options.reauthenticate;
@@ -421,7 +425,7 @@ export class SessionClient {
         const body = await reauthenticate();
         if (!body) return 'logout';
         this.#activity.renewed(this.#now());
-        this.#adopt(fromServer(body, this.#now()), true);
+        this.#adopt(this.#received(body), true);
       } catch (error) {
         this.#fail(
           new SessionClientError('REAUTHENTICATE_FAILED', 'reauthenticate() failed', problem, {
@@ -520,7 +524,42 @@ export class SessionClient {
     if (!waiting) this.check();
   }
 
+  /** A token set the server just sent: one generation past every pair this tab has seen. */
+  #received(body: ServerTokenSet, previous?: StoredTokens | null): StoredTokens {
+    this.#generation = Math.max(Date.now(), this.#generation + 1);
+    return {
+      ...fromServer(body, this.#now(), previous ?? undefined),
+      generation: this.#generation,
+    };
+  }
+
+  /**
+   * Runs `run` under the cross-tab lock once this tab holds the pair the previous holder handed
+   * over: that pair travels by storage and message, which can reach this tab tens of milliseconds
+   * after the lock does, and spending the pair it replaced would be a reuse.
+   */
+  #locked<T>(run: () => Promise<T>): Promise<T> {
+    return this.#crossTab.lock(
+      async (handed) => {
+        this.#generation = Math.max(this.#generation, handed);
+        const giveUpAt = Date.now() + (this.#options.lockTimeoutMs ?? 10_000) / 4;
+        for (;;) {
+          this.#syncFromStorage();
+          if (generation(this.#tokens) >= handed || !this.#tokens) break;
+          if (Date.now() > giveUpAt) {
+            this.#fail(new SessionClientError('HANDOFF_TIMEOUT', "another tab's tokens are late"));
+            break;
+          }
+          await sleep(10);
+        }
+        return run();
+      },
+      () => generation(this.#tokens),
+    );
+  }
+
   #adopt(tokens: StoredTokens, share: boolean): void {
+    this.#generation = Math.max(this.#generation, generation(tokens));
     this.#tokens = tokens;
     if (share) {
       this.#store.write(tokens);
@@ -532,15 +571,12 @@ export class SessionClient {
   /** Another tab may have written newer tokens (or logged out) while we waited for the lock. */
   #syncFromStorage(): void {
     const stored = this.#store.read();
-    if (stored && stored.receivedAt > (this.#tokens?.receivedAt ?? Number.NEGATIVE_INFINITY)) {
-      this.#tokens = stored;
-      this.#update();
-    }
+    if (stored && (!this.#tokens || order(stored, this.#tokens) > 0)) this.#adopt(stored, false);
   }
 
   #onTabMessage(message: TabMessage): void {
     if (message.type === 'logout') void this.#loggedOut(message.reason, undefined, false);
-    else if (message.tokens.receivedAt >= (this.#tokens?.receivedAt ?? Number.NEGATIVE_INFINITY))
+    else if (!this.#tokens || order(message.tokens, this.#tokens) >= 0)
       this.#adopt(message.tokens, false);
   }
 
@@ -622,6 +658,15 @@ export class SessionClient {
         this.#events.emit('expiring', { secondsLeft: next.secondsLeft });
     }
   }
+}
+
+function generation(tokens: StoredTokens | null): number {
+  return tokens?.generation ?? 0;
+}
+
+/** Which pair is newer: the later generation; between pairs without one, the later arrival. */
+function order(a: StoredTokens, b: StoredTokens): number {
+  return generation(a) - generation(b) || a.receivedAt - b.receivedAt;
 }
 
 function credential(tokens: StoredTokens | null | undefined): string | undefined {

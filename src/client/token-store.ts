@@ -22,6 +22,11 @@ export interface StoredTokens {
   accessExpiresAt?: number;
   /** When the session ends without further activity (client clock, ms). */
   sessionExpiresAt?: number;
+  /**
+   * Orders the pairs of all tabs: each pair a tab receives from the server gets one past the newest
+   * it has seen (at least `Date.now()`), so the newer of two pairs is never judged by a tab's clock.
+   */
+  generation?: number;
 }
 
 /** The Web Storage subset the client needs: `localStorage`, `sessionStorage` or your own. */

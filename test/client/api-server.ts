@@ -14,6 +14,11 @@ export interface ApiServer extends Harness {
   counts: Counts;
   /** The Authorization header of every request to `/api/*` and `/app/*`, in order (undefined: none). */
   authorizations: { path: string; authorization: string | undefined }[];
+  /**
+   * The refresh token of every `POST /v1/session/refresh`, in order: a token found twice was spent
+   * twice, whatever the server's grace for a rotated token answered.
+   */
+  refreshTokens: string[];
   /** Creates a session through the backend API, as an app's login would. */
   login(subject?: string): Promise<ServerTokenSet>;
 }
@@ -40,12 +45,21 @@ export async function startApiServer(
   const harness = await startHarness({ store: options.store, engine: options.engine });
   const counts: Counts = {};
   const authorizations: ApiServer['authorizations'] = [];
+  const refreshTokens: string[] = [];
   harness.app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
     const key = `${request.method} ${path}`;
     counts[key] = (counts[key] ?? 0) + 1;
     if (path.startsWith('/api/') || path.startsWith('/app/'))
       authorizations.push({ path, authorization: request.headers.authorization });
+  });
+  harness.app.addHook('preHandler', async (request) => {
+    const body = request.body as { refreshToken?: unknown } | undefined;
+    if (
+      request.url.split('?')[0] === '/v1/session/refresh' &&
+      typeof body?.refreshToken === 'string'
+    )
+      refreshTokens.push(body.refreshToken);
   });
   harness.app.addHook('onResponse', async (_request, reply) => {
     const key = String(reply.statusCode);
@@ -100,6 +114,7 @@ export async function startApiServer(
     port: Number(new URL(address).port),
     counts,
     authorizations,
+    refreshTokens,
     async login(subject = 'user-1') {
       const response = await fetch(`${url}/v1/sessions`, {
         method: 'POST',

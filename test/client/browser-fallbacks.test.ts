@@ -1,11 +1,13 @@
-// The client in a browser without Web Locks (a lease in localStorage instead) or without
-// BroadcastChannel (`storage` events instead): the APIs are deleted before the page's scripts run.
+// The client in a browser without Web Locks (a lease in IndexedDB instead), without IndexedDB
+// either (no lock) or without BroadcastChannel (`storage` events instead): the APIs are deleted
+// before the page's scripts run.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { browserHarness, chromiumAvailable } from './browser-harness.js';
+import { browserHarness, chromiumAvailable, type HandOffRecord } from './browser-harness.js';
 
 const NO_LOCKS = 'delete Navigator.prototype.locks;';
 const NO_CHANNEL = 'delete globalThis.BroadcastChannel;';
+const NO_INDEXEDDB = 'delete globalThis.indexedDB;';
 
 describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
   const harness = browserHarness();
@@ -21,11 +23,11 @@ describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
         const [first, second] = pages as [Page, Page];
         expect(await first.evaluate(() => sk.features.locks)).toBe(false);
         // The refresh takes 300 ms to reach the server, so both tabs want it at the same time; the
-        // lease in localStorage is what keeps the second tab from spending the token again.
-        let leaseSeen: string | null = null;
+        // lease in IndexedDB is what keeps the second tab from spending the token again.
+        let leaseSeen: HandOffRecord | null = null;
         await context.route('**/v1/session/refresh', async (route) => {
           await new Promise((resolve) => setTimeout(resolve, 300));
-          leaseSeen = await second.evaluate(() => sk.storage.getItem(`${sk.storageKey}:lock`));
+          leaseSeen = await second.evaluate(() => sk.handOff());
           await route.continue();
         });
         const before = api.counts['POST /v1/session/refresh'] ?? 0;
@@ -39,14 +41,17 @@ describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
         );
         expect(statuses).toEqual([200, 200]);
         expect((api.counts['POST /v1/session/refresh'] ?? 0) - before).toBe(1);
-        expect(JSON.parse(leaseSeen ?? 'null')).toMatchObject({ id: expect.any(String) });
+        expect(leaseSeen).toMatchObject({ id: expect.any(String), until: expect.any(Number) });
         const tokens = await Promise.all(
-          pages.map((page) => page.evaluate(() => sk.client.getTokens()?.accessToken)),
+          pages.map((page) => page.evaluate(() => sk.client.getTokens())),
         );
-        expect(tokens[0]).toBeTruthy();
-        expect(tokens[0]).toBe(tokens[1]);
-        // The lease is given back.
-        expect(await first.evaluate(() => sk.storage.getItem(`${sk.storageKey}:lock`))).toBeNull();
+        expect(tokens[0]?.accessToken).toBeTruthy();
+        expect(tokens[0]?.accessToken).toBe(tokens[1]?.accessToken);
+        // The lease is given back, with the new pair's generation for the next holder.
+        expect(await first.evaluate(() => sk.handOff())).toEqual({
+          gen: tokens[0]?.generation,
+          until: 0,
+        });
       });
     }
 
@@ -58,7 +63,7 @@ describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
       const { status, waitedMs } = await page.evaluate(async () => {
         // What a tab closed in the middle of its refresh leaves behind: its lease, for 1.5 s more.
         const until = Date.now() + 1500;
-        sk.storage.setItem(`${sk.storageKey}:lock`, JSON.stringify({ id: 'tab-that-died', until }));
+        await sk.handOff((record) => ({ gen: record?.gen ?? 0, id: 'tab-that-died', until }));
         const started = Date.now();
         sk.advance(14.8 * 60_000);
         const status = await sk.whoami();
@@ -68,7 +73,7 @@ describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
       expect(waitedMs).toBeGreaterThanOrEqual(1400);
       expect(waitedMs).toBeLessThan(4000);
       expect((api.counts['POST /v1/session/refresh'] ?? 0) - before).toBe(1);
-      expect(await page.evaluate(() => sk.storage.getItem(`${sk.storageKey}:lock`))).toBeNull();
+      expect(await page.evaluate(() => sk.handOff())).toMatchObject({ until: 0 });
     });
 
     it('a lease that outlives lockTimeoutMs is waited for only that long, then the tab refreshes', async () => {
@@ -78,7 +83,7 @@ describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
       const before = api.counts['POST /v1/session/refresh'] ?? 0;
       const { status, waitedMs } = await page.evaluate(async () => {
         const until = Date.now() + 60_000; // a dead tab configured with a far longer timeout
-        sk.storage.setItem(`${sk.storageKey}:lock`, JSON.stringify({ id: 'tab-that-died', until }));
+        await sk.handOff((record) => ({ gen: record?.gen ?? 0, id: 'tab-that-died', until }));
         const started = Date.now();
         sk.advance(14.8 * 60_000);
         const status = await sk.whoami();
@@ -89,6 +94,24 @@ describe.skipIf(!chromiumAvailable)('the client in Chromium without', () => {
       expect(waitedMs).toBeLessThan(3000);
       expect((api.counts['POST /v1/session/refresh'] ?? 0) - before).toBe(1);
     });
+  });
+
+  it('without Web Locks and IndexedDB, tabs refresh unlocked, and still refresh', async () => {
+    const api = harness.api;
+    const { pages } = await harness.open({ count: 2, initScript: NO_LOCKS + NO_INDEXEDDB });
+    const [first, second] = pages as [Page, Page];
+    expect(await first.evaluate(() => sk.features)).toMatchObject({
+      locks: false,
+      indexedDB: false,
+    });
+    const before = api.counts['POST /v1/session/refresh'] ?? 0;
+    expect(await first.evaluate(() => sk.client.refresh())).toBe(true);
+    const fresh = await first.evaluate(() => sk.client.getTokens()?.accessToken);
+    await second.waitForFunction((token) => sk.client.getTokens()?.accessToken === token, fresh);
+    expect(await second.evaluate(() => sk.client.refresh())).toBe(true);
+    expect((api.counts['POST /v1/session/refresh'] ?? 0) - before).toBe(2);
+    for (const page of pages)
+      expect(await page.evaluate(() => sk.log.map((e) => e.event))).toEqual(['refreshed']);
   });
 
   describe('BroadcastChannel', () => {

@@ -19,7 +19,13 @@ if (!chromiumAvailable) console.warn(`skipping the browser tests: ${CHROMIUM} is
 export interface PageApi {
   client: {
     getState(): { status: string; secondsLeft?: number };
-    getTokens(): { token?: string; accessToken?: string; sessionExpiresAt?: number } | null;
+    getTokens(): {
+      token?: string;
+      accessToken?: string;
+      refreshToken?: string;
+      sessionExpiresAt?: number;
+      generation?: number;
+    } | null;
     logout(): Promise<void>;
     refresh(): Promise<boolean>;
     validate(): Promise<boolean>;
@@ -28,11 +34,19 @@ export interface PageApi {
   log: { event: string; payload: unknown }[];
   storageKey: string;
   storage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
-  features: { locks: boolean; broadcastChannel: boolean };
+  features: { locks: boolean; indexedDB: boolean; broadcastChannel: boolean };
+  handOff(change?: (record: HandOffRecord | null) => HandOffRecord): Promise<HandOffRecord | null>;
   advance(ms: number): void;
   login(apiKey: string): Promise<void>;
   whoami(): Promise<number>;
   get(path: string): Promise<{ status: number; body: unknown }>;
+}
+
+/** The cross-tab hand-off record: the newest generation handed over, and the lease without Web Locks. */
+export interface HandOffRecord {
+  gen: number;
+  until: number;
+  id?: string;
 }
 
 declare global {

@@ -2,7 +2,8 @@
 // the React provider, a component on `useSession`/`useExpiryWarning`, the expiry warning, and
 // `window.sk` for the test to drive. The query string configures the client:
 // `?transport=cookie` (signs in through the app's cookie login; `reauthenticate` signs in again),
-// `&keepAlive=<intervalSeconds>,<idleAfterSeconds>` (default off), `&lockTimeoutMs=<ms>`.
+// `&keepAlive=<intervalSeconds>,<idleAfterSeconds>` (default off), `&lockTimeoutMs=<ms>`,
+// `&maxRefreshesPerMinute=<n>`.
 import { createElement, type ReactNode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import {
@@ -21,6 +22,7 @@ interface PageGlobals {
   localStorage: KeyValueStorage;
   location: { origin: string; search: string };
   document: { getElementById(id: string): Element | null };
+  indexedDB: { open(name: string): IdbRequest<Idb> & { onupgradeneeded: (() => void) | null } };
   sk: unknown;
 }
 const page = globalThis as unknown as PageGlobals;
@@ -33,6 +35,36 @@ async function cookieLogin(): Promise<boolean> {
   return response.ok;
 }
 
+// The IndexedDB calls the page makes (the tests build without the DOM types).
+interface IdbRequest<T> {
+  result: T;
+  error: unknown;
+  onsuccess: (() => void) | null;
+  onerror: (() => void) | null;
+}
+interface Idb {
+  createObjectStore(name: string): unknown;
+  transaction(
+    store: string,
+    mode: 'readwrite',
+  ): {
+    error: unknown;
+    objectStore(name: string): {
+      get(key: string): IdbRequest<unknown>;
+      put(value: unknown, key: string): unknown;
+    };
+    oncomplete: ((event: unknown) => void) | null;
+    onabort: (() => void) | null;
+  };
+  close(): void;
+}
+
+interface HandOffRecord {
+  gen: number;
+  until: number;
+  id?: string;
+}
+
 let offsetMs = 0;
 const client = createSessionClient({
   baseUrl: page.location.origin,
@@ -41,6 +73,9 @@ const client = createSessionClient({
   warnBeforeSeconds: 60,
   keepAlive: keepAlive ? { intervalSeconds: keepAlive[0], idleAfterSeconds: keepAlive[1] } : false,
   ...(query.has('lockTimeoutMs') ? { lockTimeoutMs: Number(query.get('lockTimeoutMs')) } : {}),
+  ...(query.has('maxRefreshesPerMinute')
+    ? { maxRefreshesPerMinute: Number(query.get('maxRefreshesPerMinute')) }
+    : {}),
   ...(cookie
     ? {
         transport: 'cookie' as const,
@@ -59,9 +94,38 @@ page.sk = {
   /** The localStorage key of the tokens (the cross-tab lease and messages use it as a prefix). */
   storageKey: `sessionkeeper:${page.location.origin}`,
   storage: page.localStorage,
+  /**
+   * The cross-tab hand-off record in IndexedDB (database `storageKey`, store `s`, key `h`): the
+   * newest generation handed over and, without Web Locks, the lease. `change` rewrites it.
+   */
+  async handOff(change?: (record: HandOffRecord | null) => HandOffRecord) {
+    const db = await new Promise<Idb>((resolve, reject) => {
+      const open = page.indexedDB.open(`sessionkeeper:${page.location.origin}`);
+      open.onupgradeneeded = () => open.result.createObjectStore('s');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const tx = db.transaction('s', 'readwrite');
+    const store = tx.objectStore('s');
+    const read = store.get('h');
+    let record: HandOffRecord | null = null;
+    read.onsuccess = () => {
+      record = (read.result as HandOffRecord | undefined) ?? null;
+      if (!change) return;
+      record = change(record);
+      store.put(record, 'h');
+    };
+    await new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onabort = () => reject(tx.error);
+    });
+    db.close();
+    return record;
+  },
   /** Which cross-tab APIs this browser has (an init script may have removed them). */
   features: {
     locks: 'locks' in ((globalThis as { navigator?: object }).navigator ?? {}),
+    indexedDB: 'indexedDB' in globalThis,
     broadcastChannel: 'BroadcastChannel' in globalThis,
   },
   /** Moves this tab's clock forward and lets the client compare its deadlines. */
