@@ -13,7 +13,7 @@ export {
 export type { Credential, Transport } from './credential.js';
 export { bearerToken, readCredential } from './credential.js';
 export type { OriginPolicy } from './csrf.js';
-export { checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
+export { checkCrossSite, checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
 export type { HttpReply, ReplyContext } from './http-reply.js';
 export { problemReply, redirectReply } from './http-reply.js';
 export type {
