@@ -5,15 +5,21 @@ import type {
   preHandlerAsyncHookHandler,
 } from 'fastify';
 import fp from 'fastify-plugin';
+import type { AccessTokenVerifierOptions } from '../core/access-token-verifier.js';
 import type { HeldWork, SessionEngine } from '../core/engine.js';
+import { type SessionkeeperError, ValidationError } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
 import type { SessionData } from '../core/types.js';
 import {
   createSessionMiddlewareCore,
   firstHeader,
   type GuardOptions,
+  HOLDER_BODY_LIMIT_BYTES,
+  HOLDER_ROUTES,
   type HttpReply,
+  holderBodyTooLarge,
   isMiddlewareError,
+  parseHolderBody,
   type RegisteredData,
   type RequestLike,
   type ResponseLike,
@@ -35,15 +41,21 @@ declare module 'fastify' {
   }
 }
 
-export interface SessionPluginOptions<Data extends SessionData = SessionData>
-  extends SessionMiddlewareOptions {
-  engine: SessionEngine<Data>;
-  /**
-   * Answer sessionkeeper's errors thrown in handlers (`login()`'s CSRF refusal, engine errors) as
-   * problem+json, handing any other error to the error handler that was set before. Default true.
-   */
-  errorHandler?: boolean;
-}
+/**
+ * The middleware's options with the engine, or, for a resource server without a store, no engine
+ * and `accessTokens.jwks` (only access tokens are then accepted, verified with the service's keys).
+ */
+export type SessionPluginOptions<Data extends SessionData = SessionData> =
+  SessionMiddlewareOptions & {
+    /**
+     * Answer sessionkeeper's errors thrown in handlers (`login()`'s CSRF refusal, engine errors) as
+     * problem+json, handing any other error to the error handler that was set before. Default true.
+     */
+    errorHandler?: boolean;
+  } & (
+      | { engine: SessionEngine<Data> }
+      | { engine?: undefined; accessTokens: AccessTokenVerifierOptions }
+    );
 
 export interface FastifySessionkeeper<Data extends SessionData = SessionData> {
   readonly engine: SessionEngine<Data>;
@@ -87,12 +99,13 @@ class FastifyPort implements RequestLike, ResponseLike {
 }
 
 function send(reply: FastifyReply, answer: HttpReply): FastifyReply {
+  for (const cookie of answer.setCookies ?? []) reply.header('set-cookie', cookie);
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options) => {
   const { engine, errorHandler = true, ...middlewareOptions } = options;
-  const core = createSessionMiddlewareCore(engine, middlewareOptions);
+  const core = createSessionMiddlewareCore(engine ?? null, middlewareOptions);
 
   const context = <D extends SessionData>(request: FastifyRequest): SessionContext<D> => {
     const found: unknown = request.sessionkeeper;
@@ -103,7 +116,9 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
   };
 
   const sessionkeeper: FastifySessionkeeper = {
-    engine,
+    get engine() {
+      return core.engine; // throws for a resource server, which has none
+    },
     core,
     guard(guardOptions: GuardOptions = {}) {
       return async (request, reply) => {
@@ -132,11 +147,56 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
 
   fastify.addHook('onRequest', async (request, reply) => {
     const port = new FastifyPort(request, reply);
+    if (core.servedRoute(port) !== null) return; // answered by the routes below, on their own terms
     const outcome = await core.authenticate(port, port);
     if (outcome instanceof SessionContext)
       request.sessionkeeper = outcome as unknown as SessionContext<RegisteredData>;
     else return send(reply, outcome);
   });
+
+  if (core.options.problemPages || core.options.holderPrefix !== null)
+    await fastify.register(async (served) => {
+      // Holder calls read their bodies as the service does: JSON only, empty is none.
+      served.removeAllContentTypeParsers();
+      served.addContentTypeParser(
+        '*',
+        { parseAs: 'string', bodyLimit: HOLDER_BODY_LIMIT_BYTES },
+        (_request, body, done) => done(null, body),
+      );
+      served.setErrorHandler(function servedErrors(error, request, reply) {
+        const known = isMiddlewareError(error) ? error : bodyError(error);
+        if (known) return send(reply, core.errorReply(known, new FastifyPort(request, reply)));
+        return fastify.errorHandler.call(this, error, request, reply);
+      });
+      if (core.options.problemPages) {
+        const page = async (request: FastifyRequest, reply: FastifyReply) => {
+          const port = new FastifyPort(request, reply);
+          if (core.servedRoute(port) !== 'problem-page') return reply.callNotFound();
+          return send(reply, core.problemPage(port));
+        };
+        served.get('/problems', page);
+        served.get('/problems/:slug', page);
+      }
+      const prefix = core.options.holderPrefix;
+      if (prefix !== null)
+        for (const route of HOLDER_ROUTES)
+          served.route({
+            method: route.method,
+            url: `${prefix}${route.path}`,
+            handler: async (request, reply) => {
+              const port = new FastifyPort(request, reply);
+              const match = core.servedRoute(port);
+              if (match === null || match === 'problem-page') return reply.callNotFound();
+              const text = typeof request.body === 'string' ? request.body : '';
+              return send(
+                reply,
+                await core.answerHolder(port, match, async () =>
+                  parseHolderBody(request.headers['content-type'], text),
+                ),
+              );
+            },
+          });
+    });
 
   if (errorHandler) {
     const previous = fastify.errorHandler;
@@ -155,3 +215,16 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
  * scope it is registered in.
  */
 export const sessionPlugin = fp(plugin, { fastify: '5.x', name: 'sessionkeeper' });
+
+/** Fastify's body-reading failures on a holder call, as the service words them. */
+function bodyError(error: unknown): SessionkeeperError | null {
+  if (!(error instanceof Error)) return null;
+  const code = 'code' in error ? error.code : undefined;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return holderBodyTooLarge();
+  const status = 'statusCode' in error ? error.statusCode : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return status === 413
+      ? holderBodyTooLarge()
+      : new ValidationError('request', 'could not be read');
+  return null;
+}
