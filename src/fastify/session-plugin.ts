@@ -29,6 +29,10 @@ import {
 } from '../middleware/index.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Set on the routes sessionPlugin answers itself (holder calls, problem pages). */
+    sessionkeeperServed?: boolean;
+  }
   interface FastifyInstance {
     /** sessionkeeper's guard, engine and cleanup hook, added by `sessionPlugin`. */
     sessionkeeper: FastifySessionkeeper<RegisteredData>;
@@ -147,7 +151,7 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
 
   fastify.addHook('onRequest', async (request, reply) => {
     const port = new FastifyPort(request, reply);
-    if (core.servedRoute(port) !== null) return; // answered by the routes below, on their own terms
+    if (isServed(request)) return; // answered by the routes below, on their own terms
     const outcome = await core.authenticate(port, port);
     if (outcome instanceof SessionContext)
       request.sessionkeeper = outcome as unknown as SessionContext<RegisteredData>;
@@ -168,14 +172,14 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
         if (known) return send(reply, core.errorReply(known, new FastifyPort(request, reply)));
         return fastify.errorHandler.call(this, error, request, reply);
       });
+      // Paths are relative to the scope the plugin is registered in (its prefix included).
       if (core.options.problemPages) {
         const page = async (request: FastifyRequest, reply: FastifyReply) => {
-          const port = new FastifyPort(request, reply);
-          if (core.servedRoute(port) !== 'problem-page') return reply.callNotFound();
-          return send(reply, core.problemPage(port));
+          const answer = core.problemPageOf((request.params as { slug?: string }).slug);
+          return answer === null ? reply.callNotFound() : send(reply, answer);
         };
-        served.get('/problems', page);
-        served.get('/problems/:slug', page);
+        served.get('/problems', { config: SERVED }, page);
+        served.get('/problems/:slug', { config: SERVED }, page);
       }
       const prefix = core.options.holderPrefix;
       if (prefix !== null)
@@ -183,14 +187,14 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
           served.route({
             method: route.method,
             url: `${prefix}${route.path}`,
+            config: SERVED,
             handler: async (request, reply) => {
               const port = new FastifyPort(request, reply);
-              const match = core.servedRoute(port);
-              if (match === null || match === 'problem-page') return reply.callNotFound();
               const text = typeof request.body === 'string' ? request.body : '';
+              const params = request.params as Record<string, string>;
               return send(
                 reply,
-                await core.answerHolder(port, match, async () =>
+                await core.answerHolder(port, { route, params }, async () =>
                   parseHolderBody(request.headers['content-type'], text),
                 ),
               );
@@ -227,4 +231,11 @@ function bodyError(error: unknown): SessionkeeperError | null {
       ? holderBodyTooLarge()
       : new ValidationError('request', 'could not be read');
   return null;
+}
+
+/** Route config marking the routes the plugin answers itself (the session hook skips them). */
+const SERVED = { sessionkeeperServed: true };
+
+function isServed(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.sessionkeeperServed === true;
 }

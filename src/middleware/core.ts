@@ -268,8 +268,14 @@ export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
   /** The human page behind a problem `type` (`/problems/<slug>`) or their index (`/problems`). */
   problemPage(request: RequestLike): HttpReply {
     const path = instancePath(request.url);
-    const code = path === '/problems' ? undefined : codeForSlug(path.slice(10));
-    return htmlReply(code === undefined ? renderProblemIndex(errorCodes) : renderProblemPage(code));
+    return this.problemPageOf(path === '/problems' ? undefined : path.slice(10)) as HttpReply;
+  }
+
+  /** The page of the problem `slug` (the index without one); null for a slug that is not ours. */
+  problemPageOf(slug: string | undefined): HttpReply | null {
+    if (slug === undefined) return htmlReply(renderProblemIndex(errorCodes));
+    const code = codeForSlug(slug);
+    return code === undefined ? null : htmlReply(renderProblemPage(code));
   }
 
   /**

@@ -284,3 +284,34 @@ describe.each(adapters)('holder routes on a %s app', (_name, start) => {
     expect((await send(`${plain.app.url}/v1/session`, { headers })).status).toBe(404);
   });
 });
+
+describe('holder routes of the Fastify plugin registered under a prefix', () => {
+  it('are served relative to the scope, with the problem pages', async () => {
+    const { default: Fastify } = await import('fastify');
+    const { sessionPlugin } = await import('../../src/fastify/index.js');
+    const engine = await createSessionEngine({
+      store: createSqliteStore({ path: join(await mkdtemp(join(tmpdir(), 'sk-scope-')), 's.db') }),
+      background: false,
+      logger: pino({ level: 'silent' }),
+    });
+    const app = Fastify();
+    await app.register(
+      async (scope) => {
+        await scope.register(sessionPlugin, { engine, holderRoutes: true });
+      },
+      { prefix: '/app' },
+    );
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    running.push(
+      () => engine.close(),
+      () => app.close(),
+    );
+    const { token } = await engine.create({ subject: 'ann' });
+    const info = await send(`${address}/app/v1/session`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(info.status, info.text).toBe(200);
+    expect((await send(`${address}/app/problems/session-expired`)).status).toBe(200);
+    expect((await send(`${address}/app/problems/nothing-of-ours`)).status).toBe(404);
+  });
+});
