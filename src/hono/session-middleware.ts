@@ -97,7 +97,7 @@ async function holderBody<Data extends SessionData>(
   const declared = Number(c.req.header('content-length') ?? 0);
   if (declared > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
   const text = await c.req.text();
-  if (Buffer.byteLength(text) > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
+  if (new TextEncoder().encode(text).length > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
   return parseHolderBody(c.req.header('content-type'), text);
 }
 
