@@ -9,7 +9,7 @@ const rows = Object.entries(problemRegistry).map(
 
 const doc = `# Errors
 
-Every failure is an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem. In the library it is a typed error class with a stable \`code\`; over HTTP it is an \`application/problem+json\` body whose \`type\` is \`/problems/<slug>\` (the service serves a page there) and whose \`action\` tells a client what to do next: \`refresh\`, \`reauthenticate\`, \`retry\` or \`fix-request\`. Check errors with \`instanceof\` or \`code\`, never by message text: the message is the specific \`detail\` (for example "Session expired after 30 minutes of inactivity; last activity at 2026-01-15T10:00:00Z").
+Every failure is an [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem. In the library it is a typed error class with a stable \`code\`; over HTTP it is an \`application/problem+json\` body whose \`type\` is \`/problems/<slug>\` (the service serves a page there, and so does an app with the middleware; with the middleware's \`problemTypeBase\` option the type is the absolute \`<problemTypeBase>/problems/<slug>\`, see [middleware.md](middleware.md#problem-pages)) and whose \`action\` tells a client what to do next: \`refresh\`, \`reauthenticate\`, \`retry\` or \`fix-request\`. Check errors with \`instanceof\` or \`code\`, never by message text: the message is the specific \`detail\` (for example "Session expired after 30 minutes of inactivity; last activity at 2026-01-15T10:00:00Z").
 
 | code | slug | status | action | what happened | what to do |
 | --- | --- | --- | --- | --- | --- |

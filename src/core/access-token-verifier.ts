@@ -14,6 +14,16 @@ export interface AccessTokenVerifierOptions {
   issuer?: string;
   /** Must match the service's `tokens.audience` (default `sessionkeeper`). */
   audience?: string;
+  /**
+   * How long a fetched JWKS is used before it is fetched again, in seconds. Default 300, the
+   * `max-age` the service sends (keys are published 10 minutes before they sign).
+   */
+  jwksCacheMaxAgeSeconds?: number;
+  /**
+   * A token naming a key the cached JWKS lacks makes one re-fetch, at most once per this many
+   * seconds (so forged `kid`s cannot make the verifier hammer the service). Default 30.
+   */
+  jwksCooldownSeconds?: number;
   /** Leeway for clocks that disagree, in seconds. Default 30. */
   clockToleranceSeconds?: number;
   clock?: Clock;
@@ -35,7 +45,10 @@ export function createAccessTokenVerifier(
   const { jwks } = options;
   const getKey =
     typeof jwks === 'string' || jwks instanceof URL
-      ? createRemoteJWKSet(toUrl(jwks))
+      ? createRemoteJWKSet(toUrl(jwks), {
+          cacheMaxAge: seconds(options.jwksCacheMaxAgeSeconds, 300, 'jwksCacheMaxAgeSeconds'),
+          cooldownDuration: seconds(options.jwksCooldownSeconds, 30, 'jwksCooldownSeconds'),
+        })
       : createLocalJWKSet(jwks);
   const clock = options.clock ?? systemClock;
   const check = {
@@ -57,4 +70,11 @@ function toUrl(value: string | URL): URL {
       'must be an absolute URL or a JWKS document ({ keys: [...] })',
     );
   }
+}
+
+function seconds(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback * 1000;
+  if (!Number.isFinite(value) || value < 0)
+    throw new ValidationError(field, 'must be a number of seconds, 0 or more');
+  return value * 1000;
 }

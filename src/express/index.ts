@@ -15,4 +15,4 @@ export {
   SessionContext,
 } from '../middleware/index.js';
 export type { ExpressSessionMiddleware } from './session-middleware.js';
-export { sessionMiddleware } from './session-middleware.js';
+export { accessTokenMiddleware, sessionMiddleware } from './session-middleware.js';

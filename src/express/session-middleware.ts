@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { AccessTokenVerifierOptions } from '../core/access-token-verifier.js';
 import type { SessionEngine } from '../core/engine.js';
 import type { EventListener } from '../core/event-dispatcher.js';
 import type { SessionData } from '../core/types.js';
@@ -6,8 +7,11 @@ import {
   createSessionMiddlewareCore,
   firstHeader,
   type GuardOptions,
+  HOLDER_BODY_LIMIT_BYTES,
   type HttpReply,
+  holderBodyTooLarge,
   isMiddlewareError,
+  parseHolderBody,
   type RegisteredData,
   type RequestLike,
   type ResponseLike,
@@ -84,7 +88,27 @@ class ExpressPort implements RequestLike, ResponseLike {
 }
 
 function send(res: Response, reply: HttpReply): void {
+  for (const cookie of reply.setCookies ?? []) res.append('Set-Cookie', cookie);
   res.status(reply.status).set(reply.headers).end(reply.body);
+}
+
+/**
+ * A holder call's JSON body: the one a body parser mounted before the middleware already read, or
+ * read here (up to the holder-call limit) when none did.
+ */
+async function holderBody(req: Request): Promise<unknown> {
+  if (req.body !== undefined) return req.body;
+  if (req.readableEnded) return undefined;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
+    chunks.push(chunk);
+  }
+  return parseHolderBody(req.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
 }
 
 /**
@@ -97,8 +121,25 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
   engine: SessionEngine<Data>,
   options: SessionMiddlewareOptions = {},
 ): ExpressSessionMiddleware<Data> {
-  const core = createSessionMiddlewareCore(engine, options);
+  return expressMiddleware(createSessionMiddlewareCore(engine, options));
+}
 
+/**
+ * A resource server's middleware: no engine and no store, only access tokens (JWTs) verified with
+ * the session service's JWKS (`accessTokens.jwks`, cached, fetched again for an unknown key).
+ * `req.sessionkeeper.claims` holds the verified claims; `guard()` refuses requests without a valid
+ * access token (401 `access-token-expired` with `action: refresh`, …). Sessions, login, logout and
+ * leases are not available (`engine` throws).
+ */
+export function accessTokenMiddleware(
+  options: SessionMiddlewareOptions & { accessTokens: AccessTokenVerifierOptions },
+): ExpressSessionMiddleware {
+  return expressMiddleware(createSessionMiddlewareCore<SessionData>(null, options));
+}
+
+function expressMiddleware<Data extends SessionData>(
+  core: SessionMiddlewareCore<Data>,
+): ExpressSessionMiddleware<Data> {
   const context = (req: Request): SessionContext<Data> => {
     const found = req.sessionkeeper as unknown as SessionContext<Data> | undefined;
     if (!(found instanceof SessionContext)) {
@@ -111,6 +152,14 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
 
   const middleware: RequestHandler = (req, res, next) => {
     const port = new ExpressPort(req, res);
+    const served = core.servedRoute(port);
+    if (served === 'problem-page') return send(res, core.problemPage(port));
+    if (served !== null) {
+      core
+        .answerHolder(port, served, () => holderBody(req))
+        .then((reply) => send(res, reply), next);
+      return;
+    }
     core.authenticate(port, port).then((outcome) => {
       if (outcome instanceof SessionContext) {
         req.sessionkeeper = outcome as unknown as SessionContext<RegisteredData>;
@@ -135,7 +184,7 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
       if (ctx.sessionId === null) return next();
       const finished = new Promise<void>((resolve) => res.once('close', () => resolve()));
       ctx.holdWhile(finished).catch((err: unknown) => {
-        engine.logger.warn({ err, sessionId: ctx.sessionId }, 'could not hold the session');
+        core.engine.logger.warn({ err, sessionId: ctx.sessionId }, 'could not hold the session');
       });
       next();
     };
@@ -146,8 +195,7 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
     send(res, core.errorReply(err, new ExpressPort(req, res)));
   };
 
-  return Object.assign(middleware, {
-    engine,
+  const handlers = Object.assign(middleware, {
     core,
     guard,
     hold,
@@ -157,5 +205,8 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
       core.onSessionEnded(cleanup);
       return this;
     },
-  }) as ExpressSessionMiddleware<Data>;
+  });
+  // A getter: a resource server has no engine, and says so when asked for it.
+  Object.defineProperty(handlers, 'engine', { get: () => core.engine, enumerable: true });
+  return handlers as unknown as ExpressSessionMiddleware<Data>;
 }

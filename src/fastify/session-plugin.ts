@@ -5,15 +5,21 @@ import type {
   preHandlerAsyncHookHandler,
 } from 'fastify';
 import fp from 'fastify-plugin';
+import type { AccessTokenVerifierOptions } from '../core/access-token-verifier.js';
 import type { HeldWork, SessionEngine } from '../core/engine.js';
+import { type SessionkeeperError, ValidationError } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
 import type { SessionData } from '../core/types.js';
 import {
   createSessionMiddlewareCore,
   firstHeader,
   type GuardOptions,
+  HOLDER_BODY_LIMIT_BYTES,
+  HOLDER_ROUTES,
   type HttpReply,
+  holderBodyTooLarge,
   isMiddlewareError,
+  parseHolderBody,
   type RegisteredData,
   type RequestLike,
   type ResponseLike,
@@ -23,6 +29,10 @@ import {
 } from '../middleware/index.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Set on the routes sessionPlugin answers itself (holder calls, problem pages). */
+    sessionkeeperServed?: boolean;
+  }
   interface FastifyInstance {
     /** sessionkeeper's guard, engine and cleanup hook, added by `sessionPlugin`. */
     sessionkeeper: FastifySessionkeeper<RegisteredData>;
@@ -35,15 +45,21 @@ declare module 'fastify' {
   }
 }
 
-export interface SessionPluginOptions<Data extends SessionData = SessionData>
-  extends SessionMiddlewareOptions {
-  engine: SessionEngine<Data>;
-  /**
-   * Answer sessionkeeper's errors thrown in handlers (`login()`'s CSRF refusal, engine errors) as
-   * problem+json, handing any other error to the error handler that was set before. Default true.
-   */
-  errorHandler?: boolean;
-}
+/**
+ * The middleware's options with the engine, or, for a resource server without a store, no engine
+ * and `accessTokens.jwks` (only access tokens are then accepted, verified with the service's keys).
+ */
+export type SessionPluginOptions<Data extends SessionData = SessionData> =
+  SessionMiddlewareOptions & {
+    /**
+     * Answer sessionkeeper's errors thrown in handlers (`login()`'s CSRF refusal, engine errors) as
+     * problem+json, handing any other error to the error handler that was set before. Default true.
+     */
+    errorHandler?: boolean;
+  } & (
+      | { engine: SessionEngine<Data> }
+      | { engine?: undefined; accessTokens: AccessTokenVerifierOptions }
+    );
 
 export interface FastifySessionkeeper<Data extends SessionData = SessionData> {
   readonly engine: SessionEngine<Data>;
@@ -87,12 +103,13 @@ class FastifyPort implements RequestLike, ResponseLike {
 }
 
 function send(reply: FastifyReply, answer: HttpReply): FastifyReply {
+  for (const cookie of answer.setCookies ?? []) reply.header('set-cookie', cookie);
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options) => {
   const { engine, errorHandler = true, ...middlewareOptions } = options;
-  const core = createSessionMiddlewareCore(engine, middlewareOptions);
+  const core = createSessionMiddlewareCore(engine ?? null, middlewareOptions);
 
   const context = <D extends SessionData>(request: FastifyRequest): SessionContext<D> => {
     const found: unknown = request.sessionkeeper;
@@ -103,7 +120,9 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
   };
 
   const sessionkeeper: FastifySessionkeeper = {
-    engine,
+    get engine() {
+      return core.engine; // throws for a resource server, which has none
+    },
     core,
     guard(guardOptions: GuardOptions = {}) {
       return async (request, reply) => {
@@ -132,11 +151,56 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
 
   fastify.addHook('onRequest', async (request, reply) => {
     const port = new FastifyPort(request, reply);
+    if (isServed(request)) return; // answered by the routes below, on their own terms
     const outcome = await core.authenticate(port, port);
     if (outcome instanceof SessionContext)
       request.sessionkeeper = outcome as unknown as SessionContext<RegisteredData>;
     else return send(reply, outcome);
   });
+
+  if (core.options.problemPages || core.options.holderPrefix !== null)
+    await fastify.register(async (served) => {
+      // Holder calls read their bodies as the service does: JSON only, empty is none.
+      served.removeAllContentTypeParsers();
+      served.addContentTypeParser(
+        '*',
+        { parseAs: 'string', bodyLimit: HOLDER_BODY_LIMIT_BYTES },
+        (_request, body, done) => done(null, body),
+      );
+      served.setErrorHandler(function servedErrors(error, request, reply) {
+        const known = isMiddlewareError(error) ? error : bodyError(error);
+        if (known) return send(reply, core.errorReply(known, new FastifyPort(request, reply)));
+        return fastify.errorHandler.call(this, error, request, reply);
+      });
+      // Paths are relative to the scope the plugin is registered in (its prefix included).
+      if (core.options.problemPages) {
+        const page = async (request: FastifyRequest, reply: FastifyReply) => {
+          const answer = core.problemPageOf((request.params as { slug?: string }).slug);
+          return answer === null ? reply.callNotFound() : send(reply, answer);
+        };
+        served.get('/problems', { config: SERVED }, page);
+        served.get('/problems/:slug', { config: SERVED }, page);
+      }
+      const prefix = core.options.holderPrefix;
+      if (prefix !== null)
+        for (const route of HOLDER_ROUTES)
+          served.route({
+            method: route.method,
+            url: `${prefix}${route.path}`,
+            config: SERVED,
+            handler: async (request, reply) => {
+              const port = new FastifyPort(request, reply);
+              const text = typeof request.body === 'string' ? request.body : '';
+              const params = request.params as Record<string, string>;
+              return send(
+                reply,
+                await core.answerHolder(port, { route, params }, async () =>
+                  parseHolderBody(request.headers['content-type'], text),
+                ),
+              );
+            },
+          });
+    });
 
   if (errorHandler) {
     const previous = fastify.errorHandler;
@@ -155,3 +219,23 @@ const plugin: FastifyPluginAsync<SessionPluginOptions> = async (fastify, options
  * scope it is registered in.
  */
 export const sessionPlugin = fp(plugin, { fastify: '5.x', name: 'sessionkeeper' });
+
+/** Fastify's body-reading failures on a holder call, as the service words them. */
+function bodyError(error: unknown): SessionkeeperError | null {
+  if (!(error instanceof Error)) return null;
+  const code = 'code' in error ? error.code : undefined;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return holderBodyTooLarge();
+  const status = 'statusCode' in error ? error.statusCode : undefined;
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return status === 413
+      ? holderBodyTooLarge()
+      : new ValidationError('request', 'could not be read');
+  return null;
+}
+
+/** Route config marking the routes the plugin answers itself (the session hook skips them). */
+const SERVED = { sessionkeeperServed: true };
+
+function isServed(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.sessionkeeperServed === true;
+}

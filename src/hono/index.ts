@@ -13,4 +13,4 @@ export {
   SessionContext,
 } from '../middleware/index.js';
 export type { HonoSessionMiddleware, SessionkeeperEnv } from './session-middleware.js';
-export { sessionMiddleware } from './session-middleware.js';
+export { accessTokenMiddleware, sessionMiddleware } from './session-middleware.js';

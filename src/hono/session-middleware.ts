@@ -1,13 +1,17 @@
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import type { HTTPException } from 'hono/http-exception';
+import type { AccessTokenVerifierOptions } from '../core/access-token-verifier.js';
 import type { SessionEngine } from '../core/engine.js';
 import type { EventListener } from '../core/event-dispatcher.js';
 import type { Session, SessionData } from '../core/types.js';
 import {
   createSessionMiddlewareCore,
   type GuardOptions,
+  HOLDER_BODY_LIMIT_BYTES,
   type HttpReply,
+  holderBodyTooLarge,
   isMiddlewareError,
+  parseHolderBody,
   type RequestLike,
   type ResponseLike,
   SessionContext,
@@ -81,10 +85,20 @@ class HonoPort<Data extends SessionData> implements RequestLike, ResponseLike {
 }
 
 function toResponse(reply: HttpReply): Response {
-  return new Response(reply.body === '' ? null : reply.body, {
-    status: reply.status,
-    headers: reply.headers,
-  });
+  const headers = new Headers(reply.headers);
+  for (const cookie of reply.setCookies ?? []) headers.append('set-cookie', cookie);
+  return new Response(reply.body === '' ? null : reply.body, { status: reply.status, headers });
+}
+
+/** A holder call's JSON body, read up to the holder-call limit. */
+async function holderBody<Data extends SessionData>(
+  c: Context<SessionkeeperEnv<Data>>,
+): Promise<unknown> {
+  const declared = Number(c.req.header('content-length') ?? 0);
+  if (declared > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
+  const text = await c.req.text();
+  if (new TextEncoder().encode(text).length > HOLDER_BODY_LIMIT_BYTES) throw holderBodyTooLarge();
+  return parseHolderBody(c.req.header('content-type'), text);
 }
 
 /**
@@ -97,10 +111,30 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
   engine: SessionEngine<Data>,
   options: SessionMiddlewareOptions = {},
 ): HonoSessionMiddleware<Data> {
-  const core = createSessionMiddlewareCore(engine, options);
+  return honoMiddleware(createSessionMiddlewareCore(engine, options));
+}
 
+/**
+ * A resource server's middleware: no engine and no store, only access tokens (JWTs) verified with
+ * the session service's JWKS (`accessTokens.jwks`, cached, fetched again for an unknown key).
+ * `c.get('sessionkeeper').claims` holds the verified claims; `guard()` refuses requests without a
+ * valid access token. Sessions, login, logout and leases are not available (`engine` throws).
+ */
+export function accessTokenMiddleware(
+  options: SessionMiddlewareOptions & { accessTokens: AccessTokenVerifierOptions },
+): HonoSessionMiddleware {
+  return honoMiddleware(createSessionMiddlewareCore<SessionData>(null, options));
+}
+
+function honoMiddleware<Data extends SessionData>(
+  core: SessionMiddlewareCore<Data>,
+): HonoSessionMiddleware<Data> {
   const middleware: MiddlewareHandler<SessionkeeperEnv<Data>> = async (c, next) => {
     const port = new HonoPort(c);
+    const served = core.servedRoute(port);
+    if (served === 'problem-page') return toResponse(core.problemPage(port));
+    if (served !== null)
+      return toResponse(await core.answerHolder(port, served, () => holderBody(c)));
     const outcome = await core.authenticate(port, port);
     if (!(outcome instanceof SessionContext)) return toResponse(outcome);
     c.set('sessionkeeper', outcome);
@@ -124,7 +158,10 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
       if (context.sessionId === null) return next();
       const work = next();
       const held = context.holdWhile(work).catch((err: unknown) => {
-        engine.logger.warn({ err, sessionId: context.sessionId }, 'could not hold the session');
+        core.engine.logger.warn(
+          { err, sessionId: context.sessionId },
+          'could not hold the session',
+        );
       });
       await work;
       await held;
@@ -140,8 +177,7 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
     return c.text('Internal Server Error', 500);
   };
 
-  return Object.assign(middleware, {
-    engine,
+  const handlers = Object.assign(middleware, {
     core,
     guard,
     hold,
@@ -150,7 +186,10 @@ export function sessionMiddleware<Data extends SessionData = SessionData>(
       core.onSessionEnded(cleanup);
       return this;
     },
-  }) as HonoSessionMiddleware<Data>;
+  });
+  // A getter: a resource server has no engine, and says so when asked for it.
+  Object.defineProperty(handlers, 'engine', { get: () => core.engine, enumerable: true });
+  return handlers as unknown as HonoSessionMiddleware<Data>;
 }
 
 function contextOf<Data extends SessionData>(

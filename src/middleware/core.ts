@@ -1,4 +1,6 @@
-import type { AccessTokenClaims } from '../core/access-token.js';
+import type { AccessTokenClaims, AccessTokenResult } from '../core/access-token.js';
+import { createAccessTokenVerifier } from '../core/access-token-verifier.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import type {
   CreatedSession,
   CreateSessionInput,
@@ -8,20 +10,25 @@ import type {
 import {
   InvalidTokenError,
   type SessionInvalidError,
+  SessionkeeperError,
   StoreUnavailableError,
+  ValidationError,
 } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
 import { instancePath } from '../core/problem.js';
+import { codeForSlug, errorCodes } from '../core/problems.js';
 import type { Session, SessionData, SessionTiming } from '../core/types.js';
 import { CookiePolicy } from './cookies.js';
 import { readCredential, type Transport } from './credential.js';
-import { checkCsrf, checkOrigin, csrfTokenFor } from './csrf.js';
-import { type HttpReply, problemReply, redirectReply } from './http-reply.js';
+import { checkCrossSite, checkCsrf, checkOrigin, csrfTokenFor, type OriginPolicy } from './csrf.js';
+import { answerHolderCall, type HolderMatch, matchHolderRoute } from './holder-routes.js';
+import { type HttpReply, htmlReply, jsonReply, problemReply, redirectReply } from './http-reply.js';
 import {
   type ResolvedMiddlewareOptions,
   resolveMiddlewareOptions,
   type SessionMiddlewareOptions,
 } from './options.js';
+import { renderProblemIndex, renderProblemPage } from './problem-page.js';
 import { CredentialsMissingError, type MiddlewareError } from './problems.js';
 import type { RequestLike, ResponseLike } from './request.js';
 
@@ -62,14 +69,47 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * The Express, Fastify and Hono adapters are thin layers over it.
  */
 export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
-  readonly engine: SessionEngine<Data>;
   readonly options: ResolvedMiddlewareOptions;
   readonly cookies: CookiePolicy;
+  /** The engine's clock, or the access-token verifier's without an engine. */
+  readonly clock: Clock;
+  readonly #engine: SessionEngine<Data> | null;
+  readonly #verify: (accessToken: string) => Promise<AccessTokenResult>;
+  readonly #holderPolicy: OriginPolicy;
 
-  constructor(engine: SessionEngine<Data>, options: SessionMiddlewareOptions = {}) {
-    this.engine = engine;
-    this.options = resolveMiddlewareOptions(options);
+  /**
+   * `engine` null makes a resource server: no store, only access tokens verified with the JWKS of
+   * `options.accessTokens` (see `accessTokenMiddleware`).
+   */
+  constructor(engine: SessionEngine<Data> | null, options: SessionMiddlewareOptions = {}) {
+    this.#engine = engine;
+    this.options = resolveMiddlewareOptions(options, engine !== null);
     this.cookies = new CookiePolicy(this.options);
+    const accessTokens = this.options.accessTokens;
+    this.clock = engine?.clock ?? accessTokens?.clock ?? systemClock;
+    if (accessTokens) {
+      const verifier = createAccessTokenVerifier({ clock: this.clock, ...accessTokens });
+      this.#verify = (token) => verifier.verify(token);
+    } else if (engine) {
+      this.#verify = (token) => engine.verifyAccessToken(token);
+    } else {
+      throw new ValidationError(
+        'accessTokens',
+        "is required without an engine: pass { jwks: '<the session service>/.well-known/jwks.json' }",
+      );
+    }
+    // The holder routes refuse cross-site cookie calls even with `csrf: false` (reads included).
+    const csrf = this.options.csrf;
+    this.#holderPolicy = csrf ? csrf : { trustedOrigins: new Set<string>(), allowSameSite: false };
+  }
+
+  /** The engine; throws for a resource server made without one (`accessTokenMiddleware`). */
+  get engine(): SessionEngine<Data> {
+    if (this.#engine === null)
+      throw new Error(
+        'This middleware has no engine (a resource server verifying access tokens with a JWKS): sessions, login, logout and leases need one',
+      );
+    return this.#engine;
   }
 
   /**
@@ -101,14 +141,20 @@ export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
     }
     try {
       if (credential.kind === 'access-token') {
-        const result = await this.engine.verifyAccessToken(credential.token);
+        const result = await this.#verify(credential.token);
         if (result.ok) {
           context.claims = result.claims;
           context.via = 'access-token';
         } else context.error = result.error;
         return context;
       }
-      const result = await this.engine.validate(credential.token);
+      if (this.#engine === null) {
+        context.error = new InvalidTokenError(
+          'This service accepts access tokens only: send Authorization: Bearer <access token>',
+        );
+        return context;
+      }
+      const result = await this.#engine.validate(credential.token);
       if (!result.ok) {
         context.error = result.error;
         return context;
@@ -175,7 +221,7 @@ export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
     const requestId = request.header('x-request-id');
     return problemReply(error, {
       instance: instancePath(request.url),
-      nowMs: this.engine.clock.now(),
+      nowMs: this.clock.now(),
       ...(requestId !== undefined && REQUEST_ID.test(requestId) ? { requestId } : {}),
       ...(this.options.problemTypeBase === undefined
         ? {}
@@ -194,15 +240,100 @@ export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
 
   /** Seconds the browser keeps the session cookie, per `cookie.lifetime`. */
   cookieMaxAge(session: Session<Data>, timing?: SessionTiming): number {
-    const nowMs = this.engine.clock.now();
+    const nowMs = this.clock.now();
     if (this.options.lifetime === 'idle')
       return timing?.idleRemainingSeconds ?? (session.expiresAt.getTime() - nowMs) / 1000;
     return (session.absoluteExpiresAt.getTime() - nowMs) / 1000;
   }
 
+  /**
+   * What the middleware answers by itself on this request, before any authentication: a holder
+   * call (when `holderRoutes` is on) or a problem page (when `problemPages` is on); null for the
+   * app's own requests.
+   */
+  servedRoute(request: RequestLike): HolderMatch | 'problem-page' | null {
+    const method = request.method.toUpperCase();
+    const path = instancePath(request.url);
+    if (
+      this.options.problemPages &&
+      (method === 'GET' || method === 'HEAD') &&
+      (path === '/problems' ||
+        (path.startsWith('/problems/') && codeForSlug(path.slice(10)) !== undefined))
+    )
+      return 'problem-page';
+    const prefix = this.options.holderPrefix;
+    return prefix === null ? null : matchHolderRoute(method, path, prefix);
+  }
+
+  /** The human page behind a problem `type` (`/problems/<slug>`) or their index (`/problems`). */
+  problemPage(request: RequestLike): HttpReply {
+    const path = instancePath(request.url);
+    return this.problemPageOf(path === '/problems' ? undefined : path.slice(10)) as HttpReply;
+  }
+
+  /** The page of the problem `slug` (the index without one); null for a slug that is not ours. */
+  problemPageOf(slug: string | undefined): HttpReply | null {
+    if (slug === undefined) return htmlReply(renderProblemIndex(errorCodes));
+    const code = codeForSlug(slug);
+    return code === undefined ? null : htmlReply(renderProblemPage(code));
+  }
+
+  /**
+   * Answers a holder call (`servedRoute` matched it) as `sessionkeeper serve` does, with the shared
+   * implementation: the session token from the cookie or Bearer, cross-site cookie calls refused
+   * (403 `csrf-rejected`, reads included, before the store is read), problems as problem+json.
+   * `readBody` gives the parsed JSON body (undefined without one) or throws the body's problem.
+   */
+  async answerHolder(
+    request: RequestLike,
+    match: HolderMatch,
+    readBody: () => Promise<unknown>,
+  ): Promise<HttpReply> {
+    const engine = this.engine;
+    let token: string | null = null;
+    let viaCookie = false;
+    let secure = false;
+    try {
+      if (match.route.sessionToken) {
+        secure = this.cookies.isSecure(request);
+        const credential = readCredential(
+          request.header('authorization'),
+          () => this.cookies.read(request)[this.cookies.sessionCookieName(secure)],
+          { bearer: this.options.bearerTransport, cookie: this.options.cookieTransport },
+        );
+        if (credential === null) throw new CredentialsMissingError(this.#missingDetail());
+        token = credential.token;
+        viaCookie = credential.kind === 'session-token' && credential.via === 'cookie';
+        if (viaCookie) {
+          const refusal = checkCrossSite(request, this.#holderPolicy, this.cookies.hostOf(request));
+          if (refusal) throw refusal;
+        }
+      }
+      const body = request.method.toUpperCase() === 'POST' ? await readBody() : undefined;
+      const answer = await answerHolderCall(engine as unknown as SessionEngine, {
+        route: match.route,
+        token,
+        params: match.params,
+        body,
+      });
+      const setCookies: string[] = [];
+      if (viaCookie && answer.clearCookie) setCookies.push(...this.cookies.clearCookies(secure));
+      if (viaCookie && answer.session && token !== null && this.options.lifetime === 'idle')
+        setCookies.push(
+          this.cookies.sessionCookie(token, answer.session.timing.idleRemainingSeconds, secure),
+        );
+      return jsonReply(answer.status, answer.body, setCookies);
+    } catch (error) {
+      if (error instanceof SessionkeeperError) return this.errorReply(error, request);
+      throw error;
+    }
+  }
+
   #missingDetail(): string {
     const name = this.options.cookieName;
     const { cookieTransport, bearerTransport } = this.options;
+    if (this.#engine === null)
+      return 'This route needs an access token: send Authorization: Bearer <access token>';
     if (cookieTransport && bearerTransport)
       return `This route needs a session: sign in first (the ${name} cookie), or send Authorization: Bearer <session token>`;
     if (cookieTransport) return `This route needs a session: sign in first (the ${name} cookie)`;
@@ -211,7 +342,7 @@ export class SessionMiddlewareCore<Data extends SessionData = SessionData> {
 }
 
 export function createSessionMiddlewareCore<Data extends SessionData = SessionData>(
-  engine: SessionEngine<Data>,
+  engine: SessionEngine<Data> | null,
   options: SessionMiddlewareOptions = {},
 ): SessionMiddlewareCore<Data> {
   return new SessionMiddlewareCore<Data>(engine, options);

@@ -70,6 +70,19 @@ export function checkOrigin(
   host: string | undefined,
 ): CsrfRejectedError | null {
   if (isSafeMethod(request.method)) return null;
+  return checkCrossSite(request, csrf, host);
+}
+
+/**
+ * The Origin / Sec-Fetch-Site check whatever the method: what the holder calls (`/v1/session…`)
+ * apply to every cookie-authenticated request, reads included, so that another site can neither
+ * keep a session alive nor read it (see docs/http-api.md, "Cross-site requests").
+ */
+export function checkCrossSite(
+  request: Pick<RequestLike, 'method' | 'header'>,
+  csrf: OriginPolicy,
+  host: string | undefined,
+): CsrfRejectedError | null {
   const site = request.header('sec-fetch-site')?.toLowerCase();
   const origin = request.header('origin');
   const trusted = origin !== undefined && csrf.trustedOrigins.has(origin.toLowerCase());
@@ -101,8 +114,11 @@ function refuse(
   const seen = [fetchSite, origin === undefined ? undefined : `Origin: ${shown(origin)}`]
     .filter((part) => part !== undefined)
     .join(', ');
+  const why = isSafeMethod(request.method)
+    ? "this session's calls must come from this application's own pages"
+    : "requests that change state must come from this application's own pages";
   return new CsrfRejectedError(
-    `A cross-site ${request.method.toUpperCase()} with the session cookie was refused (${seen}); requests that change state must come from this application's own pages`,
+    `A cross-site ${request.method.toUpperCase()} with the session cookie was refused (${seen}); ${why}`,
   );
 }
 

@@ -6,6 +6,8 @@ export interface HttpReply {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** `Set-Cookie` headers to send with it (several, so not in `headers`). */
+  setCookies?: string[];
 }
 
 export interface ReplyContext {
@@ -42,4 +44,29 @@ export function problemReply(error: MiddlewareError, context: ReplyContext): Htt
 /** A 303 to the login page, saying where to come back to and why the session was refused. */
 export function redirectReply(location: string): HttpReply {
   return { status: 303, headers: { location, 'cache-control': 'no-store' }, body: '' };
+}
+
+/** A JSON answer (`body` undefined: an empty one, for 204), never cached. */
+export function jsonReply(status: number, body: unknown, setCookies: string[] = []): HttpReply {
+  return {
+    status,
+    headers:
+      body === undefined
+        ? { 'cache-control': 'no-store' }
+        : { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: body === undefined ? '' : JSON.stringify(body),
+    ...(setCookies.length > 0 ? { setCookies } : {}),
+  };
+}
+
+/** An HTML page (the problem pages), cacheable for an hour like the service's. */
+export function htmlReply(html: string): HttpReply {
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'public, max-age=3600',
+    },
+    body: html,
+  };
 }

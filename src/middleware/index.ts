@@ -13,9 +13,25 @@ export {
 export type { Credential, Transport } from './credential.js';
 export { bearerToken, readCredential } from './credential.js';
 export type { OriginPolicy } from './csrf.js';
-export { checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
+export { checkCrossSite, checkCsrf, checkOrigin, csrfTokenFor, isSafeMethod } from './csrf.js';
+export type {
+  HolderAnswer,
+  HolderCall,
+  HolderMatch,
+  HolderObserver,
+  HolderRoute,
+  HolderRouteName,
+} from './holder-routes.js';
+export {
+  answerHolderCall,
+  HOLDER_BODY_LIMIT_BYTES,
+  HOLDER_ROUTES,
+  holderBodyTooLarge,
+  matchHolderRoute,
+  parseHolderBody,
+} from './holder-routes.js';
 export type { HttpReply, ReplyContext } from './http-reply.js';
-export { problemReply, redirectReply } from './http-reply.js';
+export { htmlReply, jsonReply, problemReply, redirectReply } from './http-reply.js';
 export type {
   CookieOptions,
   CsrfOptions,

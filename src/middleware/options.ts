@@ -1,3 +1,4 @@
+import type { AccessTokenVerifierOptions } from '../core/access-token-verifier.js';
 import { ValidationError } from '../core/errors.js';
 
 /** Options shared by the Express, Fastify and Hono adapters. */
@@ -24,8 +25,32 @@ export interface SessionMiddlewareOptions {
    * none (always problem+json).
    */
   loginPath?: string;
-  /** Prefix for problem `type` URIs, e.g. `https://sessions.example.com`. Default none (`/problems/…`). */
+  /**
+   * Where problem `type` URIs point: `<problemTypeBase>/problems/<slug>`, e.g.
+   * `https://sessions.example.com` (a `sessionkeeper serve` that publishes the pages). Default none:
+   * the type is `/problems/<slug>` on the app itself, which then serves those pages (`problemPages`).
+   */
   problemTypeBase?: string;
+  /**
+   * Serve the human pages behind problem types, `GET /problems` and `GET /problems/<slug>`, on the
+   * app. Default: true unless `problemTypeBase` points elsewhere.
+   */
+  problemPages?: boolean;
+  /**
+   * Serve the calls the client SDK makes (`POST /v1/session/validate`, `GET` and `DELETE
+   * /v1/session`, `POST /v1/session/renew`, `/refresh`, `/leases`, `DELETE /v1/session/leases/:id`)
+   * on the app itself, answering as `sessionkeeper serve` does, so the client needs no service.
+   * `true` mounts them at the root (client `baseUrl: location.origin`); `{ prefix: '/auth' }` under a
+   * path (client `baseUrl: location.origin + '/auth'`). Default false.
+   */
+  holderRoutes?: boolean | { prefix?: string };
+  /**
+   * Verify access tokens (JWTs) with these public keys instead of the engine's own: the session
+   * service's JWKS URL (`https://sessions.example.com/.well-known/jwks.json`, fetched, cached for
+   * `jwksCacheMaxAgeSeconds`, fetched again once when a token names an unknown key), or a JWKS
+   * document. What a resource server without a store uses (`accessTokenMiddleware`).
+   */
+  accessTokens?: AccessTokenVerifierOptions;
 }
 
 export interface CookieOptions {
@@ -84,6 +109,10 @@ export interface ResolvedMiddlewareOptions {
   trustProxy: boolean;
   loginPath: string | undefined;
   problemTypeBase: string | undefined;
+  problemPages: boolean;
+  /** Where the holder routes are mounted ('' for the root); null when they are not served. */
+  holderPrefix: string | null;
+  accessTokens: AccessTokenVerifierOptions | undefined;
 }
 
 const COOKIE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -91,7 +120,24 @@ const COOKIE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Checks the options and fills defaults; a wrong option throws `ValidationError` naming it. */
 export function resolveMiddlewareOptions(
   options: SessionMiddlewareOptions = {},
+  hasEngine = true,
 ): ResolvedMiddlewareOptions {
+  if (!hasEngine) {
+    // A resource server: nothing but access tokens can be checked without a store.
+    if (options.transports?.cookie === true)
+      throw new ValidationError(
+        'transports.cookie',
+        'needs an engine: a resource server without a store verifies access tokens only',
+      );
+    if (options.transports?.bearer === false)
+      throw new ValidationError('transports.bearer', 'must stay on: access tokens come as Bearer');
+    if (options.holderRoutes !== undefined && options.holderRoutes !== false)
+      throw new ValidationError(
+        'holderRoutes',
+        'needs an engine: the holder calls read and change sessions in the store',
+      );
+    options = { ...options, transports: { cookie: false, bearer: true } };
+  }
   const cookie = options.cookie ?? {};
   const name = cookie.name ?? 'sk_session';
   if (!COOKIE_NAME.test(name) || name.startsWith('__')) {
@@ -115,6 +161,10 @@ export function resolveMiddlewareOptions(
   if (loginPath !== undefined && (typeof loginPath !== 'string' || !loginPath.startsWith('/'))) {
     throw new ValidationError('loginPath', 'must be a path starting with /');
   }
+  const problemTypeBase = resolveTypeBase(options.problemTypeBase);
+  const problemPages = options.problemPages ?? problemTypeBase === undefined;
+  if (typeof problemPages !== 'boolean')
+    throw new ValidationError('problemPages', 'must be true or false');
   const cookieTransport = options.transports?.cookie ?? true;
   const bearerTransport = options.transports?.bearer ?? true;
   if (!cookieTransport && !bearerTransport)
@@ -131,8 +181,43 @@ export function resolveMiddlewareOptions(
     csrf: options.csrf === false ? false : resolveCsrf(options.csrf ?? {}),
     trustProxy: options.trustProxy ?? false,
     loginPath,
-    problemTypeBase: options.problemTypeBase,
+    problemTypeBase,
+    problemPages,
+    holderPrefix: resolveHolderPrefix(options.holderRoutes),
+    accessTokens: options.accessTokens,
   };
+}
+
+function resolveTypeBase(base: string | undefined): string | undefined {
+  if (base === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = typeof base === 'string' ? new URL(base) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+    throw new ValidationError(
+      'problemTypeBase',
+      'must be an absolute http(s) URL such as https://sessions.example.com',
+    );
+  return base.replace(/\/+$/, '');
+}
+
+function resolveHolderPrefix(
+  holderRoutes: SessionMiddlewareOptions['holderRoutes'],
+): string | null {
+  if (holderRoutes === undefined || holderRoutes === false) return null;
+  if (holderRoutes === true) return '';
+  if (typeof holderRoutes !== 'object' || holderRoutes === null)
+    throw new ValidationError('holderRoutes', 'must be true, false or { prefix: "/path" }');
+  const prefix = holderRoutes.prefix ?? '';
+  if (typeof prefix !== 'string' || (prefix !== '' && !/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix)))
+    throw new ValidationError(
+      'holderRoutes.prefix',
+      'must be a path such as /auth (no trailing slash, no query)',
+    );
+  return prefix;
 }
 
 function resolveCsrf(csrf: CsrfOptions): Exclude<ResolvedMiddlewareOptions['csrf'], false> {

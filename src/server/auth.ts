@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { CredentialsMissingError, SessionkeeperError } from '../core/errors.js';
-import { checkOrigin, firstHeader, type OriginPolicy } from '../middleware/index.js';
+import { checkCrossSite, firstHeader, type OriginPolicy } from '../middleware/index.js';
 import { apiKeyMatches } from './api-key.js';
 
 /** The cookie that carries the session token for browser session-holders. */
@@ -28,8 +28,9 @@ export function apiKeyGuard(apiKeyHash: string): (request: FastifyRequest) => Pr
 
 /**
  * An onRequest hook, so requests without any session token are refused before their body is read.
- * A state change authenticated by the cookie must come from this host or a trusted origin (the
- * CORS origins): a browser sends the cookie along with any other site's form post or fetch.
+ * A call authenticated by the cookie, a read included, must come from this host or a trusted origin
+ * (the CORS origins): a browser sends the cookie along with other sites' requests, and a cross-site
+ * read must neither count as the user's activity nor reveal the session.
  */
 export function sessionTokenGuard(
   trustedOrigins: readonly string[],
@@ -41,7 +42,7 @@ export function sessionTokenGuard(
   return async (request) => {
     if (credentialOf(request).via !== 'cookie') return;
     const host = request.headers.host?.trim().toLowerCase();
-    const refusal = checkOrigin(
+    const refusal = checkCrossSite(
       { method: request.method, header: (name) => firstHeader(request.headers, name) },
       policy,
       host,

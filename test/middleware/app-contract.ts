@@ -5,7 +5,8 @@ import type { FileJobs } from './file-jobs.js';
 /**
  * What each adapter's test app receives. Every app serves the same routes, written idiomatically
  * for its framework:
- * - `POST /login` JSON `{ subject, tokens?, cookie? }` -> 200 `{ sessionId, token, accessToken? }`
+ * - `POST /login` JSON `{ subject, tokens?, cookie? }` -> 200 `{ sessionId, token, accessToken?,
+ *   refreshToken?, accessTokenExpiresIn?, refreshTokenExpiresIn? }` (what the client's `setTokens` takes)
  * - `POST /logout` -> 200 `{ revoked }`
  * - `GET /public` (no guard) -> 200 `{ subject }` (null when not signed in)
  * - `GET /api/session` (guard) -> 200 `{ subject, sessionId, via, idleRemainingSeconds, csrfToken }`
@@ -19,6 +20,8 @@ export interface AppSetup {
   engine: SessionEngine;
   files: FileJobs;
   options: SessionMiddlewareOptions;
+  /** Static pages (path -> [content type, body]) the app also serves, for the browser tests. */
+  pages?: Record<string, [string, () => string]>;
 }
 
 export interface RunningApp {

@@ -3,7 +3,12 @@ import express from 'express';
 import { sessionMiddleware } from '../../src/express/index.js';
 import type { AppSetup, LoginBody, RunningApp, SessionJson } from './app-contract.js';
 
-export async function startExpressApp({ engine, files, options }: AppSetup): Promise<RunningApp> {
+export async function startExpressApp({
+  engine,
+  files,
+  options,
+  pages,
+}: AppSetup): Promise<RunningApp> {
   const sk = sessionMiddleware(engine, options);
   sk.onSessionEnded(files.cleanup);
   const app = express();
@@ -19,6 +24,9 @@ export async function startExpressApp({ engine, files, options }: AppSetup): Pro
       sessionId: created.session.id,
       token: created.token,
       accessToken: created.tokens?.accessToken,
+      refreshToken: created.tokens?.refreshToken,
+      accessTokenExpiresIn: created.tokens?.accessTokenExpiresIn,
+      refreshTokenExpiresIn: created.tokens?.refreshTokenExpiresIn,
     });
   });
 
@@ -66,6 +74,11 @@ export async function startExpressApp({ engine, files, options }: AppSetup): Pro
   app.get('/page', sk.guard({ loginPath: '/login-page' }), (_req, res) => {
     res.type('html').send('<p>signed in</p>');
   });
+
+  for (const [path, [type, body]] of Object.entries(pages ?? {}))
+    app.get(path, (_req, res) => {
+      res.type(type).send(body());
+    });
 
   app.use(sk.errorHandler);
 

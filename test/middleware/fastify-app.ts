@@ -2,12 +2,19 @@ import Fastify from 'fastify';
 import { sessionPlugin } from '../../src/fastify/index.js';
 import type { AppSetup, LoginBody, RunningApp, SessionJson } from './app-contract.js';
 
-export async function startFastifyApp({ engine, files, options }: AppSetup): Promise<RunningApp> {
+export async function startFastifyApp({
+  engine,
+  files,
+  options,
+  pages,
+}: AppSetup): Promise<RunningApp> {
   const app = Fastify();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   await app.register(sessionPlugin, { engine, ...options });
   app.sessionkeeper.onSessionEnded(files.cleanup);
   const guard = app.sessionkeeper.guard();
+  for (const [path, [type, body]] of Object.entries(pages ?? {}))
+    app.get(path, async (_request, reply) => reply.type(type).send(body()));
 
   app.post('/login', async (request) => {
     const body = request.body as LoginBody;
@@ -19,6 +26,9 @@ export async function startFastifyApp({ engine, files, options }: AppSetup): Pro
       sessionId: created.session.id,
       token: created.token,
       accessToken: created.tokens?.accessToken,
+      refreshToken: created.tokens?.refreshToken,
+      accessTokenExpiresIn: created.tokens?.accessTokenExpiresIn,
+      refreshTokenExpiresIn: created.tokens?.refreshTokenExpiresIn,
     };
   });
 

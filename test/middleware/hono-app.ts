@@ -4,12 +4,19 @@ import { Hono } from 'hono';
 import { type SessionkeeperEnv, sessionMiddleware } from '../../src/hono/index.js';
 import type { AppSetup, LoginBody, RunningApp, SessionJson } from './app-contract.js';
 
-export async function startHonoApp({ engine, files, options }: AppSetup): Promise<RunningApp> {
+export async function startHonoApp({
+  engine,
+  files,
+  options,
+  pages,
+}: AppSetup): Promise<RunningApp> {
   const sk = sessionMiddleware(engine, options);
   sk.onSessionEnded(files.cleanup);
   const app = new Hono<SessionkeeperEnv>();
   app.use(sk);
   app.onError(sk.onError);
+  for (const [path, [type, body]] of Object.entries(pages ?? {}))
+    app.get(path, (c) => c.body(body(), 200, { 'content-type': type }));
 
   app.post('/login', async (c) => {
     const body = await c.req.json<LoginBody>();
@@ -23,6 +30,9 @@ export async function startHonoApp({ engine, files, options }: AppSetup): Promis
       sessionId: created.session.id,
       token: created.token,
       accessToken: created.tokens?.accessToken,
+      refreshToken: created.tokens?.refreshToken,
+      accessTokenExpiresIn: created.tokens?.accessTokenExpiresIn,
+      refreshTokenExpiresIn: created.tokens?.refreshTokenExpiresIn,
     });
   });
 

@@ -2,8 +2,10 @@ import type { Request } from 'express';
 import type { FastifyRequest } from 'fastify';
 import { Hono } from 'hono';
 import { describe, expectTypeOf, it } from 'vitest';
+import type { SessionEngine } from '../../src/core/engine.js';
 import type { Session } from '../../src/core/types.js';
 import type { SessionContext } from '../../src/express/index.js';
+import type { SessionPluginOptions } from '../../src/fastify/index.js';
 import type { SessionkeeperEnv } from '../../src/hono/index.js';
 
 // A type alias, not an interface: session data must be assignable to Record<string, unknown>.
@@ -36,5 +38,12 @@ describe('public types', () => {
       >();
       return c.text('ok');
     });
+  });
+
+  it('Fastify: the plugin takes an engine, or access-token keys without one', () => {
+    expectTypeOf<{ engine: SessionEngine }>().toMatchTypeOf<SessionPluginOptions>();
+    expectTypeOf<{ accessTokens: { jwks: string } }>().toMatchTypeOf<SessionPluginOptions>();
+    // Neither: no keys to check anything with.
+    expectTypeOf<{ holderRoutes: true }>().not.toMatchTypeOf<SessionPluginOptions>();
   });
 });
