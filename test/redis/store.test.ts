@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import { computeExpiresAtMs, liveLeases } from '../../src/core/expiry.js';
+import { ancestorKey } from '../../src/core/refresh-rotation.js';
 import { generateSessionId, isValidSessionId } from '../../src/core/token.js';
 import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
 import { shardOfId, shardOfSubject, subjectTag } from '../../src/redis/keys.js';
@@ -221,7 +222,15 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
       const store = await open({ keyPrefix: prefix });
       const [first, second, nonce] = ['A', 'B', 'C'].map((c) => c.repeat(43));
       const record = newRecord(store, 'refresher', T0, {
-        refresh: { hash: first as string, previousHash: null, nonce: '', rotatedAtMs: T0 },
+        refresh: {
+          hash: first as string,
+          previousHash: null,
+          nonce: '',
+          rotatedAtMs: T0,
+          previousNonce: '',
+          ancestorKeys: [],
+          committedAtMs: T0,
+        },
       });
       await store.create(record, {}, T0);
       expect(await store.get(record.id)).toEqual(record);
@@ -232,15 +241,33 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
         ...next,
         previousHash: first,
         rotatedAtMs: T0 + 5_000,
+        previousNonce: '',
+        ancestorKeys: [],
+        committedAtMs: expect.any(Number),
       });
       expect(await store.get(record.id)).toEqual(outcome.record);
       const key = `${prefix}{${record.id.slice(0, 3)}}:s:${record.id}`;
       expect(await redis.object('ENCODING', key)).toBe('listpack');
+      // A second rotation adds the history (previous nonce, ancestors): still one small listpack.
+      const third = { hash: 'D'.repeat(43), nonce: 'E'.repeat(22) };
+      const again = await store.rotateRefresh(record.id, second as string, third, T0 + 6_000, 1000);
+      expect(again.record?.refresh).toEqual({
+        ...third,
+        previousHash: second,
+        rotatedAtMs: T0 + 6_000,
+        previousNonce: next.nonce,
+        ancestorKeys: [ancestorKey(first as string)],
+        committedAtMs: expect.any(Number),
+      });
+      expect(await store.get(record.id)).toEqual(again.record);
+      expect(await redis.object('ENCODING', key)).toBe('listpack');
 
-      const events = await store.claimEvents(T0 + 5_000, 10, 1000);
-      expect(events.map((e) => e.type)).toEqual(['created', 'refresh.rotated']);
+      const events = await store.claimEvents(T0 + 6_000, 10, 1000);
+      expect(events.map((e) => e.type)).toEqual(['created', 'refresh.rotated', 'refresh.rotated']);
       const text = JSON.stringify(events);
-      for (const secret of [first, second, record.secretHash]) expect(text).not.toContain(secret);
+      for (const secret of [first, second, record.secretHash, ancestorKey(first as string)]) {
+        expect(text).not.toContain(secret);
+      }
     });
   });
 
