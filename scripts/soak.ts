@@ -324,17 +324,20 @@ async function soak(kind: 'sqlite' | 'redis'): Promise<boolean> {
     }));
     let faultsDone = false;
     const faultTask = (async () => {
-      for (const f of faults) {
-        while (elapsed() < f.at) await sleep(50);
-        const began = elapsed();
-        fault = f.name;
-        await f.run();
-        fault = 'none';
-        faultLog.push(
-          `${f.name} at ${began.toFixed(1)} s (recovered in ${(elapsed() - began).toFixed(1)} s)`,
-        );
+      try {
+        for (const f of faults) {
+          while (elapsed() < f.at) await sleep(50);
+          const began = elapsed();
+          fault = f.name;
+          await f.run();
+          fault = 'none';
+          faultLog.push(
+            `${f.name} at ${began.toFixed(1)} s (recovered in ${(elapsed() - began).toFixed(1)} s)`,
+          );
+        }
+      } finally {
+        faultsDone = true;
       }
-      faultsDone = true;
     })();
 
     // Steady load: RATE operations a second, a bounded number in flight.
