@@ -85,17 +85,18 @@ class Server {
     ];
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: 'ignore' });
     this.#child = child;
-    const deadline = Date.now() + 60_000;
+    // Start-up compiles the sources with tsx: on a busy machine that takes a while.
+    const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-      const ready = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1000) }).then(
+      const ready = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
         (r) => r.ok,
         () => false,
       );
       if (ready) return;
       await sleep(100);
     }
-    throw new Error('serve did not become ready within 60 s');
+    throw new Error('serve did not become ready within 180 s');
   }
 
   async kill(): Promise<void> {
@@ -107,7 +108,7 @@ class Server {
   }
 
   /** Waits until the server answers /readyz (the store is reachable again). */
-  async ready(timeoutMs = 60_000): Promise<void> {
+  async ready(timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const ok = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1000) }).then(
@@ -339,6 +340,11 @@ async function soak(kind: 'sqlite' | 'redis'): Promise<boolean> {
         faultsDone = true;
       }
     })();
+    // Awaited after the load stops; until then a failure must not crash the script unhandled.
+    let faultError: unknown = null;
+    faultTask.catch((error: unknown) => {
+      faultError = error;
+    });
 
     // Steady load: RATE operations a second, a bounded number in flight.
     const inFlight = new Set<Promise<void>>();
@@ -371,7 +377,8 @@ async function soak(kind: 'sqlite' | 'redis'): Promise<boolean> {
     }
     const loadSeconds = elapsed();
     await Promise.all(inFlight);
-    await faultTask;
+    await faultTask.catch(() => undefined);
+    if (faultError) throw faultError;
     await server.ready();
 
     // Every acknowledged session must validate, and its latest acknowledged refresh token refresh.
