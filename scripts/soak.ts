@@ -146,7 +146,7 @@ class Stats {
   connectionErrors = 0;
   timeouts = 0;
   /** Latency of every 503, with the fault under way when the request started. */
-  readonly unavailable: { ms: number; fault: string }[] = [];
+  readonly unavailable: { ms: number; fault: string; detail: string }[] = [];
   readonly otherAnswers = new Map<string, number>();
   readonly revokedByFaults = new Set<string>();
   readonly lostSessions = new Set<string>();
@@ -180,7 +180,9 @@ async function request(
     const ms = performance.now() - started;
     const body = text ? (JSON.parse(text) as Record<string, unknown>) : null;
     const code = typeof body?.code === 'string' ? body.code : null;
-    if (response.status === 503) stats.unavailable.push({ ms, fault: during });
+    if (response.status === 503) {
+      stats.unavailable.push({ ms, fault: during, detail: String(body?.detail ?? '') });
+    }
     return { status: response.status, code, ms, body };
   } catch (error) {
     if (error instanceof Error && error.name === 'TimeoutError') stats.timeouts++;
@@ -442,6 +444,13 @@ async function soak(kind: 'sqlite' | 'redis'): Promise<boolean> {
       console.log(
         `  during ${name}: ${list.length}, max ${fmt(list.at(-1) ?? 0)}, p99 ${fmt(percentile(list, 99))}`,
       );
+      const details = new Map<string, number>();
+      for (const u of stats.unavailable.filter((u) => u.fault === name)) {
+        details.set(u.detail, (details.get(u.detail) ?? 0) + 1);
+      }
+      for (const [detail, count] of [...details].sort((a, b) => b[1] - a[1]).slice(0, 3)) {
+        console.log(`    ${count} × ${detail}`);
+      }
     }
     console.log(
       `no answer: ${stats.connectionErrors} connection errors (server down), ${stats.timeouts} timeouts after ${fmt(REQUEST_TIMEOUT_MS)}`,
