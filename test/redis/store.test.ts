@@ -271,6 +271,38 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
     });
   });
 
+  describe('refresh grace window', () => {
+    it('runs on the server clock (TIME) from when the rotation ran, not on the caller’s clock', async () => {
+      const store = await open();
+      const [h0, h1, h2] = ['0', '1', '2'].map((c) => c.repeat(43)) as [string, string, string];
+      const record = newRecord(store, 'grace', T0, {
+        refresh: {
+          hash: h0,
+          previousHash: null,
+          nonce: '',
+          rotatedAtMs: T0,
+          previousNonce: '',
+          ancestorKeys: [],
+          committedAtMs: T0,
+        },
+      });
+      await store.create(record, {}, T0);
+      const spare = { hash: 'x'.repeat(43), nonce: 'y'.repeat(22) };
+      await store.rotateRefresh(record.id, h0, { hash: h1, nonce: 'n'.repeat(22) }, T0, 10_000);
+      // h1 is used by a call whose clock reading is old (taken before a stall, say).
+      await store.rotateRefresh(record.id, h1, { hash: h2, nonce: 'm'.repeat(22) }, T0, 10_000);
+      // The caller's clock says 50 s later; the server's says the rotation just ran: within the
+      // 10 s window, the token before the previous one gets the current pair.
+      const late = await store.rotateRefresh(record.id, h0, spare, T0 + 50_000, 10_000);
+      expect(late.kind).toBe('replayed');
+      // Once the server's clock is past the window, the same call is reuse, whatever the caller's
+      // clock says.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const reused = await store.rotateRefresh(record.id, h0, spare, T0, 200);
+      expect(reused.kind).toBe('reused');
+    });
+  });
+
   describe('activity index', () => {
     async function lruKeys(prefix: string): Promise<string[]> {
       const keys: string[] = [];

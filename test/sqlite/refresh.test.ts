@@ -233,6 +233,24 @@ describe('sqlite store: refresh tokens', () => {
     await store.close();
   });
 
+  it('runs the grace window on the store clock, read inside the write transaction', async () => {
+    let storeNowMs = T0 + 10_000;
+    const store = createSqliteStore({ path: newPath(), clock: { now: () => storeNowMs } });
+    const record = await withRefresh(store);
+    await store.rotateRefresh(record.id, H0, { hash: H1, nonce: 'n1' }, T0 + 10_000, GRACE_MS);
+    // H1 used by a call whose engine clock reading is old (taken before it waited for the lock).
+    const used = await store.rotateRefresh(record.id, H1, { hash: H2, nonce: 'n2' }, T0, GRACE_MS);
+    expect(used.record?.refresh?.committedAtMs).toBe(T0 + 10_000);
+    // The engine's clock says 50 s later; the store's, that the rotation just committed.
+    const spare = { hash: 'x', nonce: 'x' };
+    const late = await store.rotateRefresh(record.id, H0, spare, T0 + 50_000, GRACE_MS);
+    expect(late.kind).toBe('replayed');
+    storeNowMs += GRACE_MS + 1;
+    const reused = await store.rotateRefresh(record.id, H0, spare, T0 + 10_000, GRACE_MS);
+    expect(reused.kind).toBe('reused');
+    await store.close();
+  });
+
   it('rejects, writing nothing, unknown sessions, ended ones, those without a family, and unknown tokens', async () => {
     const { store } = newStore();
     const next = { hash: H2, nonce: 'n2' };
