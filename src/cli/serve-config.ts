@@ -150,14 +150,14 @@ export const SETTINGS = {
     flag: 'access-token-ttl',
     defaultText: '15m',
     expected: 'a duration such as 90s, 15m or 1h',
-    help: "Lifetime of an access token (a signed JWT), never past its session's absolute deadline. Other services verify it without calling this one, so after a revocation it keeps working there until it expires: keep it short.",
+    help: "Lifetime of an access token (a signed JWT), never past its session's absolute deadline. Other services verify it without calling this one, so after a revocation it keeps working there until it expires: keep it short. Verifiers accept a token for a clock tolerance past its expiry (30 s by default), capped at a tenth of its lifetime, so a 3s token is accepted for at most 0.3 s more.",
     parse: duration,
   },
   refreshGrace: {
     flag: 'refresh-grace',
     defaultText: '15s',
     expected: 'a duration such as 15s or 1m',
-    help: 'A refresh token presented again this soon after it was exchanged gets the same new pair (two tabs refreshing at once both succeed); presented later, it revokes the session as stolen.',
+    help: "A spent refresh token presented again gets the same new pair for as long as that pair's refresh token is unused, whatever the time (a client whose answer was lost retries safely). Once the new token was used, the old one still gets the current pair for this long after that rotation (two tabs racing); later, it revokes the session as stolen.",
     parse: duration,
   },
   tokenIssuer: {

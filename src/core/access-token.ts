@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
 import { AccessTokenExpiredError, InvalidTokenError, type SessionInvalidError } from './errors.js';
 import { ACCESS_TOKEN_ALG } from './keyring.js';
 
@@ -46,7 +46,8 @@ export function signAccessToken(
 
 /**
  * Verifies signature, algorithm (EdDSA only: `none` and HMAC-with-the-public-key are refused),
- * issuer, audience, expiry and not-before with the clock tolerance. Never throws for a bad token:
+ * issuer, audience, expiry, not-before and issued-at (refused in the future) with the clock
+ * tolerance, capped at a tenth of the token's lifetime. Never throws for a bad token:
  * the result says which check failed.
  */
 export async function verifyAccessToken(
@@ -58,11 +59,12 @@ export async function verifyAccessToken(
     return { ok: false, error: new InvalidTokenError('No access token was given') };
   }
   try {
+    const toleranceSeconds = effectiveToleranceSeconds(token, check.clockToleranceSeconds);
     const { payload } = await jwtVerify(token, getKey, {
       algorithms: [ACCESS_TOKEN_ALG],
       issuer: check.issuer,
       audience: check.audience,
-      clockTolerance: check.clockToleranceSeconds,
+      clockTolerance: toleranceSeconds,
       currentDate: new Date(check.nowMs),
       requiredClaims: ['sub', 'sid', 'iat', 'exp', 'jti'],
     });
@@ -72,10 +74,44 @@ export async function verifyAccessToken(
         error: new InvalidTokenError('The access token has no session id (sid)'),
       };
     }
+    // jose checks `nbf` but not an `iat` in the future; a token from the future means the
+    // issuer's clock (or the token) is wrong by more than the tolerance.
+    if (typeof payload.iat === 'number' && payload.iat > check.nowMs / 1000 + toleranceSeconds) {
+      return {
+        ok: false,
+        error: new InvalidTokenError(
+          `The access token is not valid yet (its "iat" lies ${Math.round(payload.iat - check.nowMs / 1000)} s in the future, beyond the clock tolerance of ${toleranceSeconds} s)`,
+          payload.sid,
+        ),
+      };
+    }
     return { ok: true, claims: payload as unknown as AccessTokenClaims };
   } catch (err) {
     return { ok: false, error: explain(err) };
   }
+}
+
+/**
+ * The share of a token's lifetime (`exp - iat`) the clock tolerance may reach: a 30 s tolerance
+ * on a 3 s token would accept it ten times as long as it was meant to live.
+ */
+export const CLOCK_TOLERANCE_LIFETIME_FRACTION = 0.1;
+
+/**
+ * The tolerance for this token: the configured one, capped at a tenth of the token's lifetime.
+ * Reads the claims before the signature is checked only to size the leeway; a token that cannot
+ * be decoded gets the configured tolerance and fails verification anyway.
+ */
+function effectiveToleranceSeconds(token: string, configuredSeconds: number): number {
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    return configuredSeconds;
+  }
+  const { iat, exp } = claims;
+  if (typeof iat !== 'number' || typeof exp !== 'number' || exp <= iat) return configuredSeconds;
+  return Math.min(configuredSeconds, (exp - iat) * CLOCK_TOLERANCE_LIFETIME_FRACTION);
 }
 
 /** A specific error for each way a token fails; jose's messages name the claim that failed. */

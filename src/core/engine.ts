@@ -217,10 +217,11 @@ export class SessionEngine<Data extends SessionData = SessionData> {
   }
 
   /**
-   * Exchanges a refresh token for a new pair and records activity. The old token stays usable for
-   * `tokens.refreshGraceSeconds` (answering with the same new pair); presented after that, it
-   * revokes the session (`RefreshTokenReusedError`, event `refresh.reused`). A store failure
-   * rejects with `StoreUnavailableError`: nothing changed, retry with the same token.
+   * Exchanges a refresh token for a new pair and records activity. The old token keeps answering
+   * with the same new pair for as long as the new refresh token is unused; once it was used, the
+   * old one revokes the session (`RefreshTokenReusedError`, event `refresh.reused`) when presented
+   * more than `tokens.refreshGraceSeconds` after that rotation, as do older tokens at any time.
+   * A store failure rejects with `StoreUnavailableError`: retry with the same token.
    */
   async refresh(refreshToken: string): Promise<RefreshResult<Data>> {
     const result = await this.#tokens.refresh(refreshToken);

@@ -196,14 +196,18 @@ export class AccessTokenExpiredError extends SessionInvalidError {
   }
 }
 
-/** A rotated refresh token came back after the grace window: its session is now revoked. */
+/**
+ * A rotated refresh token came back after the token that replaced it was used, outside the grace
+ * window (or an older ancestor came back): its session is now revoked. `rotatedAt` is the
+ * session's latest rotation.
+ */
 export class RefreshTokenReusedError extends SessionInvalidError {
   readonly reason = 'refresh-token-reused' as const;
   readonly rotatedAt: Date;
   constructor(sessionId: string, rotatedAt: Date, graceSeconds: number) {
     super(
       'REFRESH_TOKEN_REUSED',
-      `This refresh token was already exchanged at ${isoSeconds(rotatedAt)}, more than ${formatDuration(graceSeconds)} ago; session ${sessionId} was revoked in case the token was stolen`,
+      `This refresh token was already exchanged, and the token that replaced it was used too (latest rotation at ${isoSeconds(rotatedAt)}; grace window ${formatDuration(graceSeconds)}); session ${sessionId} was revoked in case the token was stolen`,
       sessionId,
     );
     this.rotatedAt = rotatedAt;

@@ -75,7 +75,15 @@ export function newSessionRecord(input: NewRecordInput): SessionRecord {
     endReason: null,
     endedAtMs: null,
     refresh: input.refreshHash
-      ? { hash: input.refreshHash, previousHash: null, nonce: '', rotatedAtMs: input.nowMs }
+      ? {
+          hash: input.refreshHash,
+          previousHash: null,
+          nonce: '',
+          rotatedAtMs: input.nowMs,
+          previousNonce: '',
+          ancestorKeys: [],
+          committedAtMs: input.nowMs,
+        }
       : null,
   };
   record.expiresAtMs = computeExpiresAtMs(record);

@@ -56,11 +56,16 @@ export interface TokenOptions {
   /** Access-token lifetime. Default 900 (15 min); never past the session's absolute deadline. */
   accessTokenTtlSeconds?: number;
   /**
-   * A rotated refresh token presented again within this many seconds gets the same successor pair
-   * (two tabs refreshing at once both succeed); after it, the session is revoked as stolen. Default 15.
+   * A rotated refresh token presented again gets the same successor pair for as long as that
+   * successor is unused, whatever the time. Once the successor was used, the rotated token still
+   * gets the current pair for this many seconds after that rotation committed (measured on the
+   * store's clock); after it, the session is revoked as stolen. Default 15. See docs/tokens.md.
    */
   refreshGraceSeconds?: number;
-  /** Leeway when checking `exp`, `nbf` and `iat`, for clocks that disagree. Default 30. */
+  /**
+   * Leeway when checking `exp`, `nbf` and `iat`, for clocks that disagree. Default 30; each
+   * token gets at most a tenth of its lifetime (`exp - iat`).
+   */
   clockToleranceSeconds?: number;
   /** How long each signing key signs before its successor (published 10 min ahead) takes over. Default 2592000 (30 days). */
   keyRotationIntervalSeconds?: number;

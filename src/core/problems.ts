@@ -74,7 +74,7 @@ export const problemRegistry = {
     title: 'Refresh token reused',
     action: 'reauthenticate',
     meaning:
-      'A refresh token that was already rotated was presented again after the grace window; the session was revoked as a precaution against theft.',
+      'A rotated refresh token came back after its replacement was used (outside the grace window), or an older one came back; the session was revoked as a precaution against theft.',
     remedy: 'Sign in again. Make sure only one place holds and spends each refresh token.',
   },
   CSRF_REJECTED: {

@@ -42,8 +42,24 @@ export interface RefreshState {
   previousHash: string | null;
   /** The random nonce the current secret was derived with (empty before the first rotation). */
   nonce: string;
-  /** When the current token was issued (epoch ms): the `iat` of its access token. */
+  /** When the current token was issued (epoch ms, the engine's clock): the `iat` of its access token. */
   rotatedAtMs: number;
+  /**
+   * The nonce the previous token was derived with ('' when none): lets the token two rotations
+   * back recompute the current pair within the grace window.
+   */
+  previousNonce: string;
+  /**
+   * `ancestorKey()` of the tokens older than the previous one, newest first, at most
+   * `REFRESH_ANCESTOR_LIMIT`: presenting one of them is reuse (see `refreshDecision`).
+   */
+  ancestorKeys: string[];
+  /**
+   * When the rotation that issued the current token committed, epoch ms on the store's own clock
+   * (Redis `TIME` inside the script; the process clock inside the SQLite write transaction), so a
+   * stall between the engine's clock reading and the commit cannot eat the grace window.
+   */
+  committedAtMs: number;
 }
 
 /** The new family state a rotation writes when the presented token is the current one. */
@@ -53,13 +69,16 @@ export interface RefreshRotation {
 }
 
 /**
- * What `rotateRefresh` did:
+ * What `rotateRefresh` did (the decision is `refreshDecision` in `src/core/refresh-rotation.ts`):
  * - `rotated`: the presented token was current; the rotation is written and the session touched.
- * - `replayed`: the presented token was the previous one, within the grace window; nothing written.
- * - `reused`: the presented token was the previous one after the grace window; the session is now
- *   revoked with reason `refresh-token-reused` (events `refresh.reused` and `revoked`).
+ * - `replayed`: the presented token was the previous one (its successor, the current token, was
+ *   never used), or the one before it within the grace window after its successor was used;
+ *   nothing written.
+ * - `reused`: the presented token is an ancestor whose successor was used, outside the grace
+ *   window; the session is now revoked with reason `refresh-token-reused` (events
+ *   `refresh.reused` and `revoked`).
  * - `rejected`: nothing written; `record` is null for an unknown session, else the session is not
- *   active at `nowMs`, has no refresh family, or the token is neither current nor previous.
+ *   active at `nowMs`, has no refresh family, or the token is none the family knows.
  */
 export type RefreshOutcome =
   | { kind: 'rotated' | 'replayed' | 'reused'; record: SessionRecord }
@@ -206,10 +225,12 @@ export interface SessionStore {
 
   /**
    * Rotates the refresh family of session `id` when `presentedHash` is its current hash: in one
-   * atomic step sets `refresh = {hash: next.hash, previousHash: presentedHash, nonce: next.nonce,
-   * rotatedAtMs: nowMs}`, records activity as `touch` does, and appends a `refresh.rotated` event
-   * (reason null). Of concurrent callers presenting one token exactly one rotates; the others then
-   * find it to be the previous token (`replayed`). See `RefreshOutcome` for the other cases;
+   * atomic step applies `applyRotation` (`previousHash` = presented, the old previous hash joins
+   * the ancestors, `rotatedAtMs` = `nowMs`, `committedAtMs` = the store's own clock read inside the
+   * atomic step), records activity as `touch` does, and appends a `refresh.rotated` event (reason
+   * null). Of concurrent callers presenting one token exactly one rotates; the others then find it
+   * to be the previous token (`replayed`). The grace window (`graceMs`) is measured on the
+   * store's clock from `committedAtMs`. See `RefreshOutcome` for the other cases;
    * `reused` revokes only this one session, appending `refresh.reused` (reason
    * `refresh-token-reused`) and then `revoked`. A failure rejects with `StoreUnavailableError`
    * having written nothing.

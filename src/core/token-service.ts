@@ -16,6 +16,7 @@ import { explainEnded } from './explain-ended.js';
 import { KeyEncryption } from './key-encryption.js';
 import { type JsonWebKeySet, Keyring } from './keyring.js';
 import type { ResolvedTokenOptions } from './options.js';
+import { refreshDepth } from './refresh-rotation.js';
 import {
   accessTokenId,
   formatRefreshToken,
@@ -63,7 +64,8 @@ export class TokenService {
   ) {
     this.keyring = new Keyring(store, clock, logger, {
       rotationIntervalMs: options.keyRotationIntervalSeconds * 1000,
-      retainMs: (options.accessTokenTtlSeconds + options.clockToleranceSeconds) * 1000,
+      // + 1 s: `exp` rounds up to a whole second (see pair).
+      retainMs: (options.accessTokenTtlSeconds + 1 + options.clockToleranceSeconds) * 1000,
       encryption: options.keyEncryptionSecret
         ? new KeyEncryption(options.keyEncryptionSecret)
         : null,
@@ -80,9 +82,12 @@ export class TokenService {
     const refresh = record.refresh;
     if (!refresh) throw new Error(`session ${record.id} has no refresh family`);
     const issuedAtMs = refresh.rotatedAtMs;
-    const expMs = Math.min(
-      issuedAtMs + this.options.accessTokenTtlSeconds * 1000,
-      record.absoluteExpiresAtMs,
+    // JWT instants are whole seconds: `exp` rounds up from the exact issue time, so the token
+    // lives at least the configured TTL and `accessTokenExpiresIn` reports all of it (a 3 s TTL
+    // answers 3, not 2); the session's absolute deadline still caps it, rounded down.
+    const expS = Math.min(
+      Math.ceil(issuedAtMs / 1000 + this.options.accessTokenTtlSeconds),
+      Math.floor(record.absoluteExpiresAtMs / 1000),
     );
     const key = await this.keyring.signingKey(issuedAtMs);
     const accessToken = await signAccessToken(
@@ -90,14 +95,14 @@ export class TokenService {
         sub: record.subject,
         sid: record.id,
         iat: Math.floor(issuedAtMs / 1000),
-        exp: Math.floor(expMs / 1000),
+        exp: expS,
         jti: accessTokenId(refresh.hash),
         iss: this.options.issuer,
         aud: this.options.audience,
       },
       key,
     );
-    const accessExpiresAt = new Date(Math.floor(expMs / 1000) * 1000);
+    const accessExpiresAt = new Date(expS * 1000);
     return {
       tokenType: 'Bearer',
       accessToken,
@@ -116,9 +121,10 @@ export class TokenService {
     const graceMs = this.options.refreshGraceSeconds * 1000;
     const nonce = generateNonce();
     const next = successorSecret(parsed.secret, nonce);
+    const presentedHash = hashSecret(parsed.secret);
     const outcome = await this.store.rotateRefresh(
       parsed.id,
-      hashSecret(parsed.secret),
+      presentedHash,
       { hash: hashSecret(next), nonce },
       nowMs,
       graceMs,
@@ -133,8 +139,8 @@ export class TokenService {
           replayed: false,
         };
       case 'replayed': {
-        // The winner's successor, recomputed from the nonce it stored.
-        const secret = successorSecret(parsed.secret, outcome.record.refresh?.nonce ?? '');
+        const secret = currentSecret(outcome.record, parsed.secret, presentedHash);
+        if (secret === null) return { ok: false, error: this.#wrongSecret(parsed.id) };
         return {
           ok: true,
           record: outcome.record,
@@ -153,7 +159,15 @@ export class TokenService {
         };
       case 'rejected':
         if (!record) return { ok: false, error: new SessionNotFoundError(parsed.id) };
-        return { ok: false, error: explainEnded(record, nowMs) ?? this.#notCurrent(record) };
+        // The secret first, as validation does: a token the family never issued learns nothing
+        // about the session's state.
+        if (!record.refresh || refreshDepth(record.refresh, presentedHash) < 0) {
+          return { ok: false, error: this.#wrongSecret(parsed.id) };
+        }
+        return {
+          ok: false,
+          error: explainEnded(record, nowMs) ?? this.#wrongSecret(parsed.id),
+        };
     }
   }
 
@@ -185,14 +199,32 @@ export class TokenService {
     return this.keyring.jwks();
   }
 
-  #notCurrent(record: SessionRecord): SessionInvalidError {
+  #wrongSecret(sessionId: string): SessionInvalidError {
     return new InvalidTokenError(
-      record.refresh
-        ? `This refresh token is not the current one of session ${record.id}: it was never issued, or was replaced more than one rotation ago`
-        : `Session ${record.id} was created without tokens; it has no refresh token`,
-      record.id,
+      `The refresh token does not match session ${sessionId}: it was never issued, or was replaced too many rotations ago`,
+      sessionId,
     );
   }
+}
+
+/**
+ * The secret of the family's current token, recomputed from the presented one: the previous
+ * token's successor from the stored nonce, or (the token before it, replayed within the grace
+ * window) two steps with the previous nonce then the nonce, checked against the stored hash since
+ * an ancestor is matched by a prefix of its hash. Null if the chain does not lead there.
+ */
+function currentSecret(
+  record: SessionRecord,
+  presentedSecret: string,
+  presentedHash: string,
+): string | null {
+  const refresh = record.refresh;
+  if (!refresh) return null;
+  if (presentedHash === refresh.previousHash)
+    return successorSecret(presentedSecret, refresh.nonce);
+  const previous = successorSecret(presentedSecret, refresh.previousNonce);
+  if (hashSecret(previous) !== refresh.previousHash) return null;
+  return successorSecret(previous, refresh.nonce);
 }
 
 function secondsUntil(atMs: number, nowMs: number): number {

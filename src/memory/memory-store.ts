@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
@@ -33,6 +34,12 @@ export class MemoryStore implements SessionStore {
   readonly #outbox = new Map<string, OutboxEntry>();
   #keyring: KeyringDocument | null = null;
   #closed = false;
+  /** The store's own clock, on which the refresh grace window runs (see RefreshState). */
+  readonly #storeClock: Clock;
+
+  constructor(options: { clock?: Clock } = {}) {
+    this.#storeClock = options.clock ?? systemClock;
+  }
 
   async ping(): Promise<void> {
     this.#check();
@@ -188,9 +195,10 @@ export class MemoryStore implements SessionStore {
     this.#check();
     const record = this.#sessions.get(id);
     if (!record) return { kind: 'rejected', record: null };
-    switch (refreshDecision(record, presentedHash, nowMs, graceMs)) {
+    const storeNowMs = this.#storeClock.now();
+    switch (refreshDecision(record, presentedHash, nowMs, storeNowMs, graceMs)) {
       case 'rotate':
-        applyRotation(record, presentedHash, next, nowMs);
+        applyRotation(record, presentedHash, next, nowMs, storeNowMs);
         this.#append('refresh.rotated', nowMs, null, record);
         return { kind: 'rotated', record: copy(record) };
       case 'replay':
@@ -280,6 +288,9 @@ function copy(record: SessionRecord): SessionRecord {
   return {
     ...record,
     leases: { ...record.leases },
-    refresh: record.refresh && { ...record.refresh },
+    refresh: record.refresh && {
+      ...record.refresh,
+      ancestorKeys: [...record.refresh.ancestorKeys],
+    },
   };
 }

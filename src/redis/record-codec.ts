@@ -81,12 +81,28 @@ function decodeRecord(id: string, fields: Fields, secretHash: string): SessionRe
             hash: refreshHash,
             previousHash: fields.p ?? null,
             nonce: fields.o ?? '',
-            rotatedAtMs:
-              fields.t === undefined
-                ? createdAtMs + Number(required(fields, 'T', id))
-                : Number(fields.t),
+            ...decodeRefreshTimes(fields, createdAtMs, id),
+            previousNonce: fields.P ?? '',
+            ancestorKeys: fields.g === undefined ? [] : fields.g.split(' '),
           },
   };
+}
+
+/** rotatedAtMs (T or t) and committedAtMs (K or k; absent before the first rotation: rotatedAtMs). */
+function decodeRefreshTimes(
+  fields: Fields,
+  createdAtMs: number,
+  id: string,
+): { rotatedAtMs: number; committedAtMs: number } {
+  const rotatedAtMs =
+    fields.t === undefined ? createdAtMs + Number(required(fields, 'T', id)) : Number(fields.t);
+  const committedAtMs =
+    fields.k !== undefined
+      ? Number(fields.k)
+      : fields.K !== undefined
+        ? createdAtMs + Number(fields.K)
+        : rotatedAtMs;
+  return { rotatedAtMs, committedAtMs };
 }
 
 function decodeSnapshot(id: string, fields: Fields): SessionSnapshot {

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
 import { StoreUnavailableError, ValidationError } from '../core/errors.js';
+import { ANCESTOR_KEY_CHARS, REFRESH_ANCESTOR_LIMIT } from '../core/refresh-rotation.js';
 import type {
   CreateLimits,
   CreateOutcome,
@@ -273,6 +274,8 @@ export class RedisStore implements SessionStore {
       next.hash,
       next.nonce,
       String(graceMs),
+      String(REFRESH_ANCESTOR_LIMIT),
+      String(ANCESTOR_KEY_CHARS),
     ]);
     const [outcome, record] = asArray(reply);
     if (outcome === 1 || outcome === 3) await this.#outbox.appended([shard]);

@@ -78,6 +78,15 @@ export const migrations: readonly Migration[] = [
         );
       `),
   },
+  {
+    // Numbered 3 on this branch; another branch adds a version 3 too, so at merge this one
+    // becomes 4 (it depends on nothing but version 2).
+    version: 3,
+    description: 'refresh-token history: previous nonce, ancestors, commit time',
+    // One JSON column, NULL for families that never rotated since: read back as no ancestors and
+    // a commit time equal to the rotation time (see session-rows.ts).
+    up: (db) => db.exec('ALTER TABLE sessions ADD COLUMN refresh_history TEXT;'),
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = migrations.length;

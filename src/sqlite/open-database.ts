@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Clock } from '../core/clock.js';
 import { StoreUnavailableError, ValidationError } from '../core/errors.js';
 import { migrate, refuseNewerSchema } from './migrations.js';
 import { toStoreError } from './sqlite-errors.js';
@@ -10,13 +11,20 @@ export interface SqliteStoreOptions {
   path: string;
   /** How long a write waits for another process's write lock before failing. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * The store's own clock, read inside the write transaction: the refresh grace window runs on
+   * it (see RefreshState). Default: the process clock.
+   */
+  clock?: Clock;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const WAL_AUTOCHECKPOINT_PAGES = 256;
 const PAGE_CACHE_KIB = 64 * 1024;
 
-export function checkOptions(options: SqliteStoreOptions): Required<SqliteStoreOptions> {
+export function checkOptions(
+  options: SqliteStoreOptions,
+): Required<Omit<SqliteStoreOptions, 'clock'>> {
   if (typeof options !== 'object' || options === null) {
     throw new ValidationError('options', 'must be an object with a path');
   }
@@ -46,7 +54,7 @@ export function checkOptions(options: SqliteStoreOptions): Required<SqliteStoreO
 export function openDatabase({
   path,
   busyTimeoutMs,
-}: Required<SqliteStoreOptions>): Database.Database {
+}: Required<Omit<SqliteStoreOptions, 'clock'>>): Database.Database {
   let db: Database.Database | undefined;
   try {
     ensureDirectory(dirname(path));

@@ -11,7 +11,8 @@ export const SESSION_COLUMNS = `id, subject, secret_hash AS secretHash, data AS 
   idle_timeout_seconds AS idleTimeoutSeconds, absolute_expires_at AS absoluteExpiresAtMs,
   leases, expires_at AS expiresAtMs, status, end_reason AS endReason, ended_at AS endedAtMs,
   refresh_hash AS refreshHash, refresh_previous_hash AS refreshPreviousHash,
-  refresh_nonce AS refreshNonce, refresh_rotated_at AS refreshRotatedAtMs`;
+  refresh_nonce AS refreshNonce, refresh_rotated_at AS refreshRotatedAtMs,
+  refresh_history AS refreshHistory`;
 
 export interface SessionRow {
   id: string;
@@ -33,6 +34,18 @@ export interface SessionRow {
   refreshPreviousHash: string | null;
   refreshNonce: string | null;
   refreshRotatedAtMs: number | null;
+  /** `RefreshHistory` as JSON; NULL until the family's first rotation (after migration 3). */
+  refreshHistory: string | null;
+}
+
+/** The part of `RefreshState` kept in the `refresh_history` column. */
+interface RefreshHistory {
+  /** previousNonce */
+  n: string;
+  /** ancestorKeys */
+  a: string[];
+  /** committedAtMs */
+  k: number;
 }
 
 export function toRecord(row: SessionRow): SessionRecord {
@@ -58,8 +71,28 @@ export function toRecord(row: SessionRow): SessionRecord {
             previousHash: row.refreshPreviousHash,
             nonce: row.refreshNonce ?? '',
             rotatedAtMs: row.refreshRotatedAtMs ?? 0,
+            ...refreshHistory(row.refreshHistory, row.refreshRotatedAtMs ?? 0),
           },
   };
+}
+
+function refreshHistory(
+  json: string | null,
+  rotatedAtMs: number,
+): Pick<RefreshState, 'previousNonce' | 'ancestorKeys' | 'committedAtMs'> {
+  if (json === null) return { previousNonce: '', ancestorKeys: [], committedAtMs: rotatedAtMs };
+  const history = JSON.parse(json) as RefreshHistory;
+  return { previousNonce: history.n, ancestorKeys: history.a, committedAtMs: history.k };
+}
+
+/** The `refresh_history` column value of a family. */
+export function refreshHistoryJson(refresh: RefreshState): string {
+  const history: RefreshHistory = {
+    n: refresh.previousNonce,
+    a: refresh.ancestorKeys,
+    k: refresh.committedAtMs,
+  };
+  return JSON.stringify(history);
 }
 
 /** The `refresh_*` column values, in column order (hash, previous hash, nonce, rotated at). */

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
+import { type Clock, systemClock } from '../core/clock.js';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
@@ -22,6 +23,7 @@ import { checkOptions, openDatabase, type SqliteStoreOptions } from './open-data
 import {
   leasesJson,
   refreshColumns,
+  refreshHistoryJson,
   snapshotJson,
   toRecord,
   toStoredEvent,
@@ -54,9 +56,13 @@ export class SqliteStore implements SessionStore {
   readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   #closed = false;
 
+  /** The store's own clock, read inside write transactions (the refresh grace window). */
+  readonly #storeClock: Clock;
+
   constructor(options: SqliteStoreOptions) {
     const checked = checkOptions(options);
     this.#path = checked.path;
+    this.#storeClock = options.clock ?? systemClock;
     this.location = `sqlite:${checked.path}`;
     this.#db = openDatabase(checked);
     try {
@@ -203,9 +209,12 @@ export class SqliteStore implements SessionStore {
       const row = this.#s.getById.get(id);
       if (row === undefined) return { kind: 'rejected', record: null };
       const record = toRecord(row);
-      switch (refreshDecision(record, presentedHash, nowMs, graceMs)) {
-        case 'rotate':
-          applyRotation(record, presentedHash, next, nowMs);
+      // Read under the write lock: however long another process held it, the grace window runs
+      // from when this rotation commits.
+      const storeNowMs = this.#storeClock.now();
+      switch (refreshDecision(record, presentedHash, nowMs, storeNowMs, graceMs)) {
+        case 'rotate': {
+          const refresh = applyRotation(record, presentedHash, next, nowMs, storeNowMs);
           this.#s.rotateRefresh.run(
             nowMs,
             record.expiresAtMs,
@@ -213,10 +222,12 @@ export class SqliteStore implements SessionStore {
             presentedHash,
             next.nonce,
             nowMs,
+            refreshHistoryJson(refresh),
             id,
           );
           this.#append('refresh.rotated', nowMs, null, record);
           return { kind: 'rotated', record };
+        }
         case 'replay':
           return { kind: 'replayed', record };
         case 'reuse':

@@ -55,6 +55,7 @@ export interface Statements {
       previousHash: string,
       nonce: string,
       rotatedAtMs: number,
+      history: string,
       id: string,
     ]
   >;
@@ -120,7 +121,8 @@ export function prepareStatements(db: Database.Database): Statements {
     ),
     rotateRefresh: db.prepare(
       `UPDATE sessions SET last_active_at = ?, expires_at = ?, refresh_hash = ?,
-         refresh_previous_hash = ?, refresh_nonce = ?, refresh_rotated_at = ? WHERE id = ?`,
+         refresh_previous_hash = ?, refresh_nonce = ?, refresh_rotated_at = ?, refresh_history = ?
+       WHERE id = ?`,
     ),
     setData: db.prepare(
       `UPDATE sessions SET data = ? WHERE id = ? AND ${ACTIVE} RETURNING ${SESSION_COLUMNS}`,

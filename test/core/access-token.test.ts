@@ -117,6 +117,39 @@ describe('access token verification', () => {
     expect(error.message).toContain('not valid yet');
   });
 
+  it('refuses a token issued in the future beyond the tolerance, in the engine and in another service', async () => {
+    const { engine, clock, forge, base } = await setup();
+    const verifier = createAccessTokenVerifier({ jwks: await engine.jwks(), clock });
+    // A verifier whose clock is 20 s behind the issuer's: within the 30 s tolerance.
+    const near = await forge({ ...base, iat: base.iat + 20, exp: base.exp + 20 });
+    expect((await engine.verifyAccessToken(near)).ok).toBe(true);
+    expect((await verifier.verify(near)).ok).toBe(true);
+    // Five minutes behind: refused by both, naming the claim.
+    const future = await forge({ ...base, iat: base.iat + 300, exp: base.exp + 300 });
+    const fromEngine = await rejection(engine, future);
+    expect(fromEngine).toBeInstanceOf(InvalidTokenError);
+    expect(fromEngine.message).toContain('"iat"');
+    const fromVerifier = await verifier.verify(future);
+    expect(!fromVerifier.ok && fromVerifier.error).toBeInstanceOf(InvalidTokenError);
+    const notBefore = await forge({ ...base, nbf: base.iat + 300 });
+    const late = await verifier.verify(notBefore);
+    expect(!late.ok && late.error.message).toContain('not valid yet');
+  });
+
+  it('caps the clock tolerance at a tenth of the token’s lifetime', async () => {
+    const { engine, clock } = await setup({ tokens: { accessTokenTtlSeconds: 10 } });
+    const { tokens } = await engine.create({ subject: 'bea', tokens: true });
+    if (!tokens) throw new Error('no tokens');
+    const verifier = createAccessTokenVerifier({ jwks: await engine.jwks(), clock });
+    // 10 s token: 1 s of leeway, not the configured 30 s.
+    clock.advance(10.9);
+    expect((await engine.verifyAccessToken(tokens.accessToken)).ok).toBe(true);
+    clock.advance(0.2);
+    expect(await rejection(engine, tokens.accessToken)).toBeInstanceOf(AccessTokenExpiredError);
+    const remote = await verifier.verify(tokens.accessToken);
+    expect(!remote.ok && remote.error).toBeInstanceOf(AccessTokenExpiredError);
+  });
+
   it('uses the configured clock tolerance', async () => {
     const { engine, clock, tokens } = await setup({ tokens: { clockToleranceSeconds: 0 } });
     clock.advance(901);

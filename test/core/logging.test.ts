@@ -75,11 +75,14 @@ describe('token logs', () => {
       clock,
       logger,
       background: false,
+      tokens: { refreshGraceSeconds: 0.05 },
     });
     const { tokens, session } = await engine.create({ subject: 'ada', tokens: true });
     const first = tokens?.refreshToken ?? '';
     const next = await engine.refresh(first);
+    await engine.refresh(next.ok ? next.tokens.refreshToken : ''); // the successor is used
     clock.advance(16);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the store's clock, past the grace
     await engine.refresh(first); // reuse after the grace window: the session is revoked
     await engine.verifyAccessToken(tokens?.accessToken ?? '');
     await engine.deliverEvents();

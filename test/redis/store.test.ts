@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import { computeExpiresAtMs, liveLeases } from '../../src/core/expiry.js';
+import { ancestorKey } from '../../src/core/refresh-rotation.js';
 import { generateSessionId, isValidSessionId } from '../../src/core/token.js';
 import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
 import { shardOfId, shardOfSubject, subjectTag } from '../../src/redis/keys.js';
@@ -221,7 +222,15 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
       const store = await open({ keyPrefix: prefix });
       const [first, second, nonce] = ['A', 'B', 'C'].map((c) => c.repeat(43));
       const record = newRecord(store, 'refresher', T0, {
-        refresh: { hash: first as string, previousHash: null, nonce: '', rotatedAtMs: T0 },
+        refresh: {
+          hash: first as string,
+          previousHash: null,
+          nonce: '',
+          rotatedAtMs: T0,
+          previousNonce: '',
+          ancestorKeys: [],
+          committedAtMs: T0,
+        },
       });
       await store.create(record, {}, T0);
       expect(await store.get(record.id)).toEqual(record);
@@ -232,15 +241,65 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
         ...next,
         previousHash: first,
         rotatedAtMs: T0 + 5_000,
+        previousNonce: '',
+        ancestorKeys: [],
+        committedAtMs: expect.any(Number),
       });
       expect(await store.get(record.id)).toEqual(outcome.record);
       const key = `${prefix}{${record.id.slice(0, 3)}}:s:${record.id}`;
       expect(await redis.object('ENCODING', key)).toBe('listpack');
+      // A second rotation adds the history (previous nonce, ancestors): still one small listpack.
+      const third = { hash: 'D'.repeat(43), nonce: 'E'.repeat(22) };
+      const again = await store.rotateRefresh(record.id, second as string, third, T0 + 6_000, 1000);
+      expect(again.record?.refresh).toEqual({
+        ...third,
+        previousHash: second,
+        rotatedAtMs: T0 + 6_000,
+        previousNonce: next.nonce,
+        ancestorKeys: [ancestorKey(first as string)],
+        committedAtMs: expect.any(Number),
+      });
+      expect(await store.get(record.id)).toEqual(again.record);
+      expect(await redis.object('ENCODING', key)).toBe('listpack');
 
-      const events = await store.claimEvents(T0 + 5_000, 10, 1000);
-      expect(events.map((e) => e.type)).toEqual(['created', 'refresh.rotated']);
+      const events = await store.claimEvents(T0 + 6_000, 10, 1000);
+      expect(events.map((e) => e.type)).toEqual(['created', 'refresh.rotated', 'refresh.rotated']);
       const text = JSON.stringify(events);
-      for (const secret of [first, second, record.secretHash]) expect(text).not.toContain(secret);
+      for (const secret of [first, second, record.secretHash, ancestorKey(first as string)]) {
+        expect(text).not.toContain(secret);
+      }
+    });
+  });
+
+  describe('refresh grace window', () => {
+    it('runs on the server clock (TIME) from when the rotation ran, not on the caller’s clock', async () => {
+      const store = await open();
+      const [h0, h1, h2] = ['0', '1', '2'].map((c) => c.repeat(43)) as [string, string, string];
+      const record = newRecord(store, 'grace', T0, {
+        refresh: {
+          hash: h0,
+          previousHash: null,
+          nonce: '',
+          rotatedAtMs: T0,
+          previousNonce: '',
+          ancestorKeys: [],
+          committedAtMs: T0,
+        },
+      });
+      await store.create(record, {}, T0);
+      const spare = { hash: 'x'.repeat(43), nonce: 'y'.repeat(22) };
+      await store.rotateRefresh(record.id, h0, { hash: h1, nonce: 'n'.repeat(22) }, T0, 10_000);
+      // h1 is used by a call whose clock reading is old (taken before a stall, say).
+      await store.rotateRefresh(record.id, h1, { hash: h2, nonce: 'm'.repeat(22) }, T0, 10_000);
+      // The caller's clock says 50 s later; the server's says the rotation just ran: within the
+      // 10 s window, the token before the previous one gets the current pair.
+      const late = await store.rotateRefresh(record.id, h0, spare, T0 + 50_000, 10_000);
+      expect(late.kind).toBe('replayed');
+      // Once the server's clock is past the window, the same call is reuse, whatever the caller's
+      // clock says.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const reused = await store.rotateRefresh(record.id, h0, spare, T0, 200);
+      expect(reused.kind).toBe('reused');
     });
   });
 

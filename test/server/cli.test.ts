@@ -159,6 +159,34 @@ describe('sessionkeeper serve', () => {
     );
   });
 
+  it('--access-token-ttl 3s answers accessTokenExpiresIn 3 (not 2), and the token stops verifying soon after', async () => {
+    const store = `sqlite:${join(dir, 'short-ttl.db')}`;
+    const run = serve(['--store', store, '--api-key', 'k', '--access-token-ttl', '3s']);
+    const url = await listeningUrl(run);
+    const lifetimes: number[] = [];
+    let accessToken = '';
+    // A few sessions, so some are created mid-second (where rounding down lost a second).
+    for (let i = 0; i < 5; i++) {
+      const created = await call(`${url}/v1/sessions`, {
+        method: 'POST',
+        token: 'k',
+        body: JSON.stringify({ subject: 'user-1' }),
+      });
+      const pair = (await created.json()) as { accessToken: string; accessTokenExpiresIn: number };
+      lifetimes.push(pair.accessTokenExpiresIn);
+      accessToken = pair.accessToken;
+      await new Promise((resolve) => setTimeout(resolve, 230));
+    }
+    expect(lifetimes).toEqual([3, 3, 3, 3, 3]);
+    // The 30 s default tolerance is capped at a tenth of the 3 s lifetime: 5 s later it is expired.
+    const jwks = (await (await call(`${url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    const verifier = createAccessTokenVerifier({ jwks });
+    expect((await verifier.verify(accessToken)).ok).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const late = await verifier.verify(accessToken);
+    expect(!late.ok && late.error.code).toBe('ACCESS_TOKEN_EXPIRED');
+  });
+
   it('keeps refresh tokens and signing keys across a SIGKILL, and refuses a wrong key-encryption secret', async () => {
     const store = `sqlite:${join(dir, 'tokens.db')}`;
     const secret = {
@@ -265,6 +293,8 @@ describe('sessionkeeper serve', () => {
       expect(help).toContain(`--${flag} <value>`);
       expect(help).toContain(`SESSIONKEEPER_${flag.toUpperCase().replace(/-/g, '_')}`);
     }
+    // Where TTLs are set, the help says how long expired tokens are still accepted.
+    expect(help).toContain('capped at a tenth of its lifetime');
     // The key-encryption secret is a variable only: a flag would show in ps.
     expect(help).toContain('SESSIONKEEPER_KEY_ENCRYPTION_SECRET=<value>');
     expect(help).not.toContain('--key-encryption-secret');

@@ -294,17 +294,22 @@ describe.each(STORES)('POST /v1/session/refresh on the %s store', (_name, newSto
     });
   });
 
-  it('after the grace window, the rotated token is refresh-token-reused and the session is revoked', async () => {
+  it('a rotated token whose successor was used, after the grace window, is refresh-token-reused and the session is revoked', async () => {
     const { base, harness } = await serve({
       store: newStore(),
-      engine: { tokens: { refreshGraceSeconds: 5 } },
+      engine: { tokens: { refreshGraceSeconds: 0.2 } },
     });
     const created = await createSession(base);
     const rotated = await refresh(base, { refreshToken: created.refreshToken });
     expect(rotated.status).toBe(200);
-    const successor = (await rotated.json()) as RefreshedBody;
+    const used = (await rotated.json()) as RefreshedBody;
+    const again = await refresh(base, { refreshToken: used.refreshToken });
+    expect(again.status).toBe(200);
+    const successor = (await again.json()) as RefreshedBody;
 
-    harness.clock.advance(6);
+    // The grace window runs on the store's clock: real time must pass too.
+    harness.clock.advance(1);
+    await new Promise((resolve) => setTimeout(resolve, 350));
     const reused = await refresh(base, { refreshToken: created.refreshToken });
     expect(reused.headers.get('www-authenticate')).toMatch(INVALID_TOKEN_HEADER);
     const problem = await expectProblem(reused, 401, 'REFRESH_TOKEN_REUSED');
@@ -336,11 +341,15 @@ describe.each(STORES)('POST /v1/session/refresh on the %s store', (_name, newSto
 describe('POST /v1/session/refresh', () => {
   it('with the denylist on, the revoked session stops its access tokens at once', async () => {
     const { base, harness } = await serve({
-      engine: { tokens: { refreshGraceSeconds: 5, denylist: true } },
+      engine: { tokens: { refreshGraceSeconds: 0.2, denylist: true } },
     });
     const created = await createSession(base);
-    await refresh(base, { refreshToken: created.refreshToken });
-    harness.clock.advance(6);
+    const first = (await (
+      await refresh(base, { refreshToken: created.refreshToken })
+    ).json()) as RefreshedBody;
+    await refresh(base, { refreshToken: first.refreshToken });
+    harness.clock.advance(1);
+    await new Promise((resolve) => setTimeout(resolve, 350));
     await expectProblem(
       await refresh(base, { refreshToken: created.refreshToken }),
       401,
@@ -348,6 +357,36 @@ describe('POST /v1/session/refresh', () => {
     );
     const verified = await harness.engine.verifyAccessToken(created.accessToken);
     expect(verified.ok).toBe(false);
+  });
+
+  it('a wrong secret for a real session learns nothing but invalid-token, whatever the session’s state', async () => {
+    const { base } = await serve({});
+    const created = await createSession(base);
+    const wrong = `skr_${created.session.id}.${'Z'.repeat(43)}`;
+    const details: string[] = [];
+    for (const step of ['active', 'revoked'] as const) {
+      if (step === 'revoked') {
+        const logout = await fetch(`${base}/v1/session`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${created.token}` },
+        });
+        expect(logout.status).toBeLessThan(300);
+      }
+      const problem = await expectProblem(
+        await refresh(base, { refreshToken: wrong }),
+        401,
+        'INVALID_TOKEN',
+      );
+      details.push(String(problem.detail));
+    }
+    expect(details[1]).toBe(details[0]);
+    expect(details[1]).not.toMatch(/revoked|logout|expired|activity/);
+    // The real token still learns why the session ended.
+    await expectProblem(
+      await refresh(base, { refreshToken: created.refreshToken }),
+      401,
+      'SESSION_REVOKED',
+    );
   });
 
   it('an expired access token is fixed by a refresh while the session lives', async () => {

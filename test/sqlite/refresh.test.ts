@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { computeExpiresAtMs } from '../../src/core/expiry.js';
+import { ancestorKey } from '../../src/core/refresh-rotation.js';
 import type { RefreshOutcome, SessionRecord, StoredEvent } from '../../src/core/store.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
 import type { SqliteStore } from '../../src/sqlite/sqlite-store.js';
@@ -62,7 +63,15 @@ describe('sqlite store: refresh tokens', () => {
   it('persists the refresh family given at creation, and null for sessions without one', async () => {
     const { path, store } = newStore();
     const record = await withRefresh(store);
-    expect(record.refresh).toEqual({ hash: H0, previousHash: null, nonce: '', rotatedAtMs: T0 });
+    expect(record.refresh).toEqual({
+      hash: H0,
+      previousHash: null,
+      nonce: '',
+      rotatedAtMs: T0,
+      previousNonce: '',
+      ancestorKeys: [],
+      committedAtMs: T0,
+    });
     expect(await store.get(record.id)).toEqual(record);
     const plain = buildRecord('u', T0 + 1);
     await store.create(plain, {}, T0 + 1);
@@ -94,13 +103,21 @@ describe('sqlite store: refresh tokens', () => {
       leases: { job: T0 + 90_000 },
       lastActiveAtMs: at,
       expiresAtMs: T0 + 90_000 + 60_000,
-      refresh: { hash: H1, previousHash: H0, nonce: 'n1', rotatedAtMs: at },
+      refresh: {
+        hash: H1,
+        previousHash: H0,
+        nonce: 'n1',
+        rotatedAtMs: at,
+        previousNonce: '',
+        ancestorKeys: [],
+        committedAtMs: expect.any(Number),
+      },
     };
     expect(rotated.expiresAtMs).toBe(computeExpiresAtMs(rotated));
     expect(outcome).toEqual({ kind: 'rotated', record: rotated });
     expect(await store.get(record.id)).toEqual(rotated);
 
-    // The new token rotates in turn; the family only ever remembers one previous token.
+    // The new token rotates in turn; the family remembers older tokens by a prefix of their hash.
     const later = T0 + 100_000; // after the lease ran out
     const second = await store.rotateRefresh(record.id, H1, { hash: H2, nonce: 'n2' }, later, 0);
     expect(second.kind).toBe('rotated');
@@ -109,6 +126,9 @@ describe('sqlite store: refresh tokens', () => {
       previousHash: H1,
       nonce: 'n2',
       rotatedAtMs: later,
+      previousNonce: 'n1',
+      ancestorKeys: [ancestorKey(H0)],
+      committedAtMs: expect.any(Number),
     });
     expect(second.record?.expiresAtMs).toBe(later + 60_000);
     // Like touch, a rotation leaves past leases stored (they no longer count); setLease drops them.
@@ -126,7 +146,7 @@ describe('sqlite store: refresh tokens', () => {
     await store.close();
   });
 
-  it('answers replayed for the previous token within the grace window, writing nothing', async () => {
+  it('answers replayed for the previous token at any time while its successor is unused, writing nothing', async () => {
     const { store } = newStore();
     const record = await withRefresh(store);
     const at = T0 + 10_000;
@@ -137,8 +157,8 @@ describe('sqlite store: refresh tokens', () => {
       at,
       GRACE_MS,
     );
-    // Within the window, up to and including its last millisecond.
-    for (const nowMs of [at, at + 1, at + GRACE_MS]) {
+    // Within the grace window and long after it: the successor was never used.
+    for (const nowMs of [at, at + 1, at + GRACE_MS, at + GRACE_MS + 20_000]) {
       const outcome = await store.rotateRefresh(
         record.id,
         H0,
@@ -153,25 +173,29 @@ describe('sqlite store: refresh tokens', () => {
     await store.close();
   });
 
-  it('revokes only that session when the previous token comes back after the grace window', async () => {
+  it('revokes only that session when a token comes back after its successor was used, past the grace window', async () => {
     const { store } = newStore();
     const record = await withRefresh(store);
     const sibling = await withRefresh(store);
     const at = T0 + 10_000;
     await store.rotateRefresh(record.id, H0, { hash: H1, nonce: 'n1' }, at, GRACE_MS);
-    const reusedAt = at + GRACE_MS + 1;
+    const used = await store.rotateRefresh(record.id, H1, { hash: H2, nonce: 'n2' }, at, GRACE_MS);
+    // The grace window runs on the store's clock (Date.now() inside the transaction): let 5 ms
+    // pass and give a 1 ms window.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const reusedAt = at + 1;
     const outcome = await store.rotateRefresh(
       record.id,
       H0,
       { hash: 'unused', nonce: 'unused' },
       reusedAt,
-      GRACE_MS,
+      1,
     );
     const active: SessionRecord = {
       ...record,
       lastActiveAtMs: at,
       expiresAtMs: at + 60_000,
-      refresh: { hash: H1, previousHash: H0, nonce: 'n1', rotatedAtMs: at },
+      refresh: used.record?.refresh ?? null,
     };
     const revoked: SessionRecord = {
       ...active,
@@ -185,7 +209,7 @@ describe('sqlite store: refresh tokens', () => {
 
     // `refresh.reused` (the session as it was) and then `revoked`, exactly as revoke() writes it.
     const events = await allEvents(store);
-    expect(events.slice(3).map(({ id: _id, ...event }) => event)).toEqual([
+    expect(events.slice(4).map(({ id: _id, ...event }) => event)).toEqual([
       {
         type: 'refresh.reused',
         atMs: reusedAt,
@@ -203,9 +227,27 @@ describe('sqlite store: refresh tokens', () => {
     ]);
 
     // The family is dead: even the current token is refused now, and it cannot be revoked twice.
-    const after = await store.rotateRefresh(record.id, H1, { hash: H2, nonce: 'n2' }, reusedAt, 0);
+    const after = await store.rotateRefresh(record.id, H2, { hash: 'n', nonce: 'n3' }, reusedAt, 0);
     expect(after).toEqual({ kind: 'rejected', record: revoked });
     expect(await store.revoke(record.id, 'logout', reusedAt)).toBeNull();
+    await store.close();
+  });
+
+  it('runs the grace window on the store clock, read inside the write transaction', async () => {
+    let storeNowMs = T0 + 10_000;
+    const store = createSqliteStore({ path: newPath(), clock: { now: () => storeNowMs } });
+    const record = await withRefresh(store);
+    await store.rotateRefresh(record.id, H0, { hash: H1, nonce: 'n1' }, T0 + 10_000, GRACE_MS);
+    // H1 used by a call whose engine clock reading is old (taken before it waited for the lock).
+    const used = await store.rotateRefresh(record.id, H1, { hash: H2, nonce: 'n2' }, T0, GRACE_MS);
+    expect(used.record?.refresh?.committedAtMs).toBe(T0 + 10_000);
+    // The engine's clock says 50 s later; the store's, that the rotation just committed.
+    const spare = { hash: 'x', nonce: 'x' };
+    const late = await store.rotateRefresh(record.id, H0, spare, T0 + 50_000, GRACE_MS);
+    expect(late.kind).toBe('replayed');
+    storeNowMs += GRACE_MS + 1;
+    const reused = await store.rotateRefresh(record.id, H0, spare, T0 + 10_000, GRACE_MS);
+    expect(reused.kind).toBe('reused');
     await store.close();
   });
 

@@ -23,7 +23,8 @@
 -- order as insertion order does in the memory store), L leases as JSON {leaseId: "untilMs"}
 -- (absent: none), s status (absent: active), r endReason, n endedAtMs; for sessions with a refresh
 -- family only: f its current hash, p the previous hash, o the nonce (each absent when empty),
--- T rotatedAtMs - c.
+-- T rotatedAtMs - c; after its first rotation also P the previous nonce, g the ancestors' keys
+-- (space-separated, newest first) and K committedAtMs - c (the server's TIME at the rotation).
 -- Why this shape: a hash stays a listpack only while every value is <= 64 bytes, and a listpack
 -- is allocated in 32-byte steps around 200 bytes, so a few bytes decide between size classes.
 -- Hence A, Q and T are differences (a small number takes 2-6 bytes, an epoch 10) and expiresAtMs
@@ -177,7 +178,10 @@ end
 
 -- Fields an event's snapshot leaves out: secrets' hashes (and the refresh family) and the
 -- creation order.
-local NOT_IN_EVENTS = { h = true, q = true, Q = true, f = true, p = true, o = true, T = true, t = true }
+local NOT_IN_EVENTS = {
+  h = true, q = true, Q = true, f = true, p = true, o = true, T = true, t = true,
+  P = true, g = true, K = true, k = true,
+}
 
 -- Appends one event with a snapshot of the session as it is now.
 local function append_event(event_type, at_ms, reason, id)
