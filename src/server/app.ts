@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { SessionEngine } from '../core/engine.js';
 import { SessionkeeperError, StoreUnavailableError, ValidationError } from '../core/errors.js';
 import { instancePath } from '../core/problem.js';
+import { allowedMethodsOf } from './allowed-methods.js';
 import { hashApiKey, isApiKeyHash } from './api-key.js';
 import { createClientErrorHandler, createConnectHandler } from './client-error.js';
 import { fromFrameworkError } from './framework-errors.js';
@@ -17,7 +18,7 @@ import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerHolderRoutes } from './routes/holder-routes.js';
 import { registerMetaRoutes } from './routes/meta-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
-import { notFoundError } from './server-errors.js';
+import { methodNotAllowedError, notFoundError } from './server-errors.js';
 import { registerWebhooks, type WebhookOptions } from './webhooks.js';
 
 export interface AppOptions {
@@ -113,6 +114,14 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   });
   // Only JSON bodies are read; anything else is refused as an unsupported media type.
   app.removeContentTypeParser('text/plain');
+  // Many HTTP clients send Content-Type: application/json on bodyless calls (validate, renew):
+  // an empty body is no body. Routes that need one still say `body: is required`.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) done(null, undefined);
+    else parseJson(request, body.toString(), done);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -171,8 +180,16 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     request.log.error({ err: error }, 'unexpected error: this is a bug');
     return sendInternalProblem(request, reply, now());
   });
+  const allowedMethods = allowedMethodsOf(routes);
   app.setNotFoundHandler((request, reply) => {
-    sendProblem(
+    const query = request.url.indexOf('?');
+    const allow = allowedMethods(query === -1 ? request.url : request.url.slice(0, query));
+    if (allow.length > 0) {
+      const path = instancePath(request.url);
+      const error = methodNotAllowedError(request.method, path, allow);
+      return sendProblem(request, reply.header('allow', allow.join(', ')), error, now());
+    }
+    return sendProblem(
       request,
       reply,
       notFoundError(`There is no endpoint ${request.method} ${instancePath(request.url)}`),

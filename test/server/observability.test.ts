@@ -185,7 +185,8 @@ describe('CORS', () => {
     const h = await harness();
     const response = await preflight(h, 'https://app.example');
     expect(response.headers['access-control-allow-origin']).toBeUndefined();
-    expectProblem(response, 404, 'NOT_FOUND');
+    // Without CORS the path knows no OPTIONS: a plain 405 that grants the browser nothing.
+    expectProblem(response, 405, 'METHOD_NOT_ALLOWED');
   });
 });
 
