@@ -59,6 +59,7 @@ export async function startService(
       metricsRequireApiKey: config.metricsRequireApiKey,
       rateLimitFailuresPerMinute: config.rateLimitFailuresPerMinute,
       corsOrigins: config.corsOrigins,
+      trustProxy: config.trustProxy,
       ...(config.webhooks ? { webhooks: config.webhooks } : {}),
     });
     // Closing the app (after in-flight requests) closes the engine, which closes the store.
@@ -91,6 +92,7 @@ export async function startService(
       webhooks: config.webhooks?.urls.map(shownUrl) ?? [],
       corsOrigins: config.corsOrigins,
       rateLimitFailuresPerMinute: config.rateLimitFailuresPerMinute,
+      trustProxy: config.trustProxy,
       pid: process.pid,
     },
     'sessionkeeper listening',

@@ -19,6 +19,7 @@ import { registerHolderRoutes } from './routes/holder-routes.js';
 import { registerMetaRoutes } from './routes/meta-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { methodNotAllowedError, notFoundError } from './server-errors.js';
+import { checkTrustProxy, fastifyTrustProxy, type TrustProxy } from './trust-proxy.js';
 import { registerWebhooks, type WebhookOptions } from './webhooks.js';
 
 export interface AppOptions {
@@ -28,8 +29,12 @@ export interface AppOptions {
   apiKeyHash?: string;
   /** Largest request body accepted, in bytes. Default 65536 (session data itself is capped by the engine). */
   bodyLimitBytes?: number;
-  /** Trust `X-Forwarded-*` from a proxy in front of the service. Default false. */
-  trustProxy?: boolean;
+  /**
+   * Which proxies in front of the service are believed about the client address
+   * (`X-Forwarded-For`), which the failure rate limit counts by: `true` (all), a hop count, or a
+   * list of proxy addresses / CIDR ranges. Default false: the TCP peer is the client. See TrustProxy.
+   */
+  trustProxy?: TrustProxy;
   /** Where request and error logs go. Default: the engine's logger. */
   logger?: Logger;
   /** POST every session event, signed, to these URLs (see docs/webhooks.md). Default: none. */
@@ -43,8 +48,8 @@ export interface AppOptions {
   metricsRequireApiKey?: boolean;
   /**
    * Failed validations and refreshes (401s on `/v1/session…`) allowed per client address per
-   * minute; past it, 429 `rate-limited` until the minute ends. Successes never count. 0 disables.
-   * Default 30.
+   * minute; past it, further failures are answered 429 `rate-limited` until the minute ends.
+   * Successes never count and are never refused. 0 disables. Default 30.
    */
   rateLimitFailuresPerMinute?: number;
   /** Origins allowed to call the API from a browser (CORS). Default: none, CORS is off. */
@@ -75,6 +80,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   const failuresPerMinute = options.rateLimitFailuresPerMinute ?? DEFAULT_FAILURES_PER_MINUTE;
   if (!Number.isInteger(failuresPerMinute) || failuresPerMinute < 0)
     throw new ValidationError('rateLimitFailuresPerMinute', 'must be a whole number of at least 0');
+  const trustProxy = checkTrustProxy(options.trustProxy ?? false);
 
   const app = Fastify({
     loggerInstance: fastifyLogger,
@@ -90,7 +96,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     requestIdHeader: false,
     bodyLimit: bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(trustProxy),
     // Node would answer a request without Host with a bare 400 of its own, outside our problem
     // format; nothing here depends on Host, so such requests are served like any other.
     http: { requireHostHeader: false },
@@ -173,6 +179,8 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
         ? error
         : fromFrameworkError(error, request, bodyLimitBytes);
     if (known) {
+      const refusal = limiter?.refusalOf(request, known);
+      if (refusal) return sendProblem(request, reply, refusal, now());
       if (known instanceof StoreUnavailableError)
         request.log.warn({ detail: known.detail }, 'session store unavailable');
       return sendProblem(request, reply, known, now());
