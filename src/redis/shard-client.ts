@@ -103,7 +103,12 @@ export class ShardClient {
     let timer: NodeJS.Timeout | undefined;
     const work = Promise.resolve().then(run);
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CallDeadlineExceeded()), this.callTimeoutMs);
+      // Timers run before I/O in each turn of the event loop: on a busy process the answer may
+      // already be waiting on the socket. setImmediate lets that I/O be read first.
+      timer = setTimeout(
+        () => setImmediate(() => reject(new CallDeadlineExceeded())),
+        this.callTimeoutMs,
+      );
     });
     try {
       const value = await Promise.race([work, deadline]);
@@ -124,6 +129,22 @@ export class ShardClient {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The same connection with a longer deadline and a hung-state of its own, for work no request
+   * waits on (sweeping, claiming and acknowledging events): a sweep that is merely slow must
+   * neither fail nor make the request path fail fast.
+   */
+  background(callTimeoutMs: number): ShardClient {
+    return new ShardClient(
+      this.client,
+      this.prefix,
+      this.location,
+      this.graceMs,
+      this.scripts,
+      callTimeoutMs,
+    );
   }
 
   /** Runs `run` for every shard at once; auto-pipelining batches the commands per server. */
