@@ -317,10 +317,19 @@ export class RedisStore implements SessionStore {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#ownsClient) return;
+    // QUIT waits for Redis; a hung Redis must not hold up the shutdown longer than a call would.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#shards.callTimeoutMs);
+    });
     try {
-      await this.#shards.client.quit();
+      const quit = this.#shards.client.quit();
+      quit.catch(() => undefined);
+      if ((await Promise.race([quit, gaveUp])) === 'timeout') this.#shards.client.disconnect();
     } catch {
       this.#shards.client.disconnect();
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -151,6 +151,22 @@ describe.skipIf(!redisBinariesAvailable)('Redis outage', () => {
     expect(await store.countActive(T0)).toBe(1);
   });
 
+  it('closes within the call timeout while the server hangs (a shutdown is not held up)', async () => {
+    const store = await createRedisStore({
+      url: server.url,
+      keyPrefix: 'close:',
+      commandTimeoutSeconds: 0.5,
+    });
+    server.signal('SIGSTOP');
+    try {
+      const started = performance.now();
+      await store.close();
+      expect(performance.now() - started).toBeLessThan(1500);
+    } finally {
+      server.signal('SIGCONT');
+    }
+  });
+
   it('refuses a refresh during an outage without counting it as reuse; the same token works after', async () => {
     const store = await createRedisStore({
       url: server.url,
