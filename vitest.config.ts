@@ -25,6 +25,8 @@ export default defineConfig({
         extends: true,
         test: { name: 'redis', include: ['test/redis/**/*.test.ts'], testTimeout: 60_000 },
       },
+      // Property-based fuzzing of the HTTP API (fast-check); each property stops on a time budget.
+      { extends: true, test: { name: 'fuzz', include: ['test/fuzz/**/*.test.ts'] } },
     ],
   },
 });

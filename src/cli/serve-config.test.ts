@@ -55,7 +55,26 @@ describe('parseServeArgs', () => {
       metricsRequireApiKey: false,
       rateLimitFailuresPerMinute: 30,
       corsOrigins: [],
+      trustProxy: false,
     });
+  });
+
+  it('reads --trust-proxy as true/false, a hop count, or proxy addresses and CIDR ranges', () => {
+    expect(config(['--trust-proxy', 'true']).trustProxy).toBe(true);
+    expect(config(['--trust-proxy', '2']).trustProxy).toBe(2);
+    expect(
+      config([], { SESSIONKEEPER_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1' }).trustProxy,
+    ).toEqual(['10.0.0.0/8', '127.0.0.1', '::1']);
+    expect(config(['--trust-proxy', 'loopback,fd00::/8']).trustProxy).toEqual([
+      'loopback',
+      'fd00::/8',
+    ]);
+    for (const bad of ['0', 'yes', '10.0.0.0/33', '300.1.1.1', 'proxy.example', ',']) {
+      expect(() => config(['--trust-proxy', bad]), bad).toThrow(/^invalid --trust-proxy/);
+    }
+    expect(() => config([], { SESSIONKEEPER_TRUST_PROXY: '10.0.0.1/x' })).toThrow(
+      /^invalid SESSIONKEEPER_TRUST_PROXY "10\.0\.0\.1\/x": .*not an IP address or CIDR range/,
+    );
   });
 
   it('reads the token settings from flags and the environment', () => {

@@ -4,6 +4,7 @@ import { checkSubject } from '../core/input.js';
 import { validateKeyPrefix } from '../redis/keys.js';
 import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
 import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
+import { parseTrustProxy } from '../server/trust-proxy.js';
 import { isWebhookUrl, shownUrl } from '../server/webhooks.js';
 import { ConfigError } from './config-error.js';
 import { type ConfigFile, readConfigFile } from './config-file.js';
@@ -33,6 +34,8 @@ export interface ServeConfig {
   rateLimitFailuresPerMinute: number;
   /** Empty: CORS off. */
   corsOrigins: string[];
+  /** Proxies believed about the client address: false, true, a hop count, or addresses/CIDRs. */
+  trustProxy: boolean | number | string[];
 }
 
 export interface ServeTokenConfig {
@@ -228,6 +231,13 @@ export const SETTINGS = {
     help: 'Failed session validations and refreshes allowed per client address per minute; past it, 429 rate-limited. Successes do not count. 0 disables.',
     parse: wholeNumber,
   },
+  trustProxy: {
+    flag: 'trust-proxy',
+    defaultText: 'false',
+    expected: 'true, false, a hop count, or proxy addresses / CIDR ranges separated by commas',
+    help: "Behind a reverse proxy or load balancer: which proxies to believe about the client address (X-Forwarded-For), which the failure rate limit counts by. A list of the proxies' addresses or CIDR ranges (e.g. 10.0.0.0/8,127.0.0.1; also loopback, linklocal, uniquelocal) is the safe choice; a hop count (1 = one proxy) or true (believe every hop) only when clients cannot reach the service except through the proxy. Default false: the TCP peer is the client.",
+    parse: (raw: string) => parseTrustProxy(raw, 'trustProxy'),
+  },
   corsOrigin: {
     flag: 'cors-origin',
     multiple: true,
@@ -358,6 +368,7 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       metricsRequireApiKey: required(resolve(SETTINGS.metricsAuth)).value,
       rateLimitFailuresPerMinute: required(resolve(SETTINGS.rateLimitFailures)).value,
       corsOrigins: resolve(SETTINGS.corsOrigin)?.value ?? [],
+      trustProxy: required(resolve(SETTINGS.trustProxy)).value,
     },
   };
 }

@@ -6,6 +6,7 @@ import { StoreUnavailableError, ValidationError } from '../core/errors.js';
 import type { SessionStore } from '../core/store.js';
 import { hashApiKey } from '../server/api-key.js';
 import { buildApp } from '../server/app.js';
+import { createLogDestination, type LogDestination } from '../server/log-destination.js';
 import { createServerLogger } from '../server/logger.js';
 import { createServerMetrics, eventGatedStore, timedStore } from '../server/metrics.js';
 import { openStore } from '../server/store-url.js';
@@ -29,6 +30,8 @@ export interface RunningService {
   app: FastifyInstance;
   url: string;
   logger: Logger;
+  /** Where the logger writes; shutdown flushes it for a bounded time, never waits on it. */
+  logDestination: LogDestination;
 }
 
 /**
@@ -40,7 +43,8 @@ export async function startService(
   config: ServeConfig,
   stderr: NodeJS.WritableStream,
 ): Promise<RunningService> {
-  const logger = createServerLogger(config.logLevel);
+  const logDestination = createLogDestination();
+  const logger = createServerLogger(config.logLevel, logDestination);
   const storeName = config.storeSpec.location;
   // The store is opened and the engine started (reading the signing keys) before an API key is
   // generated, so a failed start shows no key.
@@ -59,6 +63,7 @@ export async function startService(
       metricsRequireApiKey: config.metricsRequireApiKey,
       rateLimitFailuresPerMinute: config.rateLimitFailuresPerMinute,
       corsOrigins: config.corsOrigins,
+      trustProxy: config.trustProxy,
       ...(config.webhooks ? { webhooks: config.webhooks } : {}),
     });
     // Closing the app (after in-flight requests) closes the engine, which closes the store.
@@ -91,38 +96,57 @@ export async function startService(
       webhooks: config.webhooks?.urls.map(shownUrl) ?? [],
       corsOrigins: config.corsOrigins,
       rateLimitFailuresPerMinute: config.rateLimitFailuresPerMinute,
+      trustProxy: config.trustProxy,
       pid: process.pid,
     },
     'sessionkeeper listening',
   );
-  return { app, url, logger };
+  return { app, url, logger, logDestination };
 }
+
+/** Of the grace period, what the last log lines may take to reach stdout before the exit. */
+const LOG_FLUSH_MS = 1_000;
 
 /**
  * On SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish, close the
- * engine and store, exit 0. Past the grace period, or on a second signal, exit 1 at once.
+ * engine and store, exit 0. Past the grace period, or on a second signal, exit 1 at once. Nothing
+ * here waits on the log destination for longer than the time left: a closed stdout pipe
+ * (`serve | head`) or a stalled reader cannot keep the process alive.
  */
 export function exitOnSignals(service: RunningService, graceMs = SHUTDOWN_GRACE_MS): void {
   let closing = false;
+  const deadline = { at: 0 };
+  const exitNow = (status: number) => {
+    service.logDestination.abandon();
+    process.exit(status);
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     if (closing) {
       service.logger.warn({ signal }, 'second signal during shutdown: exiting now');
-      process.exit(1);
+      exitNow(1);
     }
     closing = true;
-    service.logger.info({ signal, graceMs }, 'shutting down');
+    deadline.at = Date.now() + graceMs;
+    // Armed before anything else can go wrong, and not unref'd: the exit happens even if every
+    // other handle is gone or stuck.
     setTimeout(() => {
       service.logger.error({ graceMs }, 'shutdown did not finish in time: exiting');
-      process.exit(1);
-    }, graceMs).unref();
+      exitNow(1);
+    }, graceMs);
+    service.logger.info({ signal, graceMs }, 'shutting down');
+    const finish = async (status: number) => {
+      const left = Math.max(0, Math.min(LOG_FLUSH_MS, deadline.at - Date.now()));
+      await service.logDestination.drain(left);
+      exitNow(status);
+    };
     service.app.close().then(
       () => {
         service.logger.info('stopped');
-        process.exit(0);
+        return finish(0);
       },
       (error: unknown) => {
         service.logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        return finish(1);
       },
     );
   };

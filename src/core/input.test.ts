@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PayloadTooLargeError, ValidationError } from './errors.js';
-import { checkSeconds, checkSubject, serializeData } from './input.js';
+import { checkSeconds, checkSubject, MAX_DATA_DEPTH, serializeData } from './input.js';
 
 function fieldOf(fn: () => unknown): string | undefined {
   try {
@@ -34,6 +34,30 @@ describe('argument checks', () => {
     expect(fieldOf(() => serializeData(null, 100))).toBe('data');
   });
 
+  it('refuse data nested deeper than the limit, naming the path, without overflowing the stack', () => {
+    const nested = (levels: number): Record<string, unknown> => {
+      let value: Record<string, unknown> = {};
+      for (let i = 1; i < levels; i++) value = { a: value };
+      return value;
+    };
+    expect(() => serializeData(nested(MAX_DATA_DEPTH), 10_000)).not.toThrow();
+    expect(fieldOf(() => serializeData(nested(MAX_DATA_DEPTH + 1), 10_000))).toBe(
+      `data${'.a'.repeat(MAX_DATA_DEPTH)}`,
+    );
+    // Deep enough to overflow any recursive walk (and JSON.stringify) long before the end.
+    expect(fieldOf(() => serializeData(nested(200_000), 10_000_000))).toBe(
+      `data${'.a'.repeat(MAX_DATA_DEPTH)}`,
+    );
+    let array: unknown[] = [];
+    for (let i = 0; i < 100_000; i++) array = [array];
+    expect(fieldOf(() => serializeData({ list: array }, 10_000_000))).toBe(
+      `data.list${'[0]'.repeat(MAX_DATA_DEPTH - 1)}`,
+    );
+    // Holes in an array are undefined, which JSON would turn into null: refused by index.
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the point
+    expect(fieldOf(() => serializeData({ s: [1, , 3] }, 100))).toBe('data.s[1]');
+  });
+
   it('measure the size limit in UTF-8 bytes', () => {
     expect(() => serializeData({ s: 'é'.repeat(10) }, 28)).not.toThrow();
     expect(() => serializeData({ s: 'é'.repeat(10) }, 27)).toThrow(PayloadTooLargeError);
@@ -41,7 +65,18 @@ describe('argument checks', () => {
 
   it('refuse empty, overlong and control-character subjects', () => {
     expect(checkSubject('user@example.com')).toBe('user@example.com');
-    for (const bad of ['', '   ', 'a'.repeat(257), 'a\nb', 5, null])
+    expect(checkSubject('emoji \ud83d\ude00 pair')).toBe('emoji \ud83d\ude00 pair');
+    for (const bad of [
+      '',
+      '   ',
+      'a'.repeat(257),
+      'a\nb',
+      5,
+      null,
+      'x\ud800',
+      '\udc00y',
+      'a\ude00\ud83d',
+    ])
       expect(fieldOf(() => checkSubject(bad))).toBe('subject');
   });
 

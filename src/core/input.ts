@@ -5,8 +5,18 @@ const MAX_SUBJECT_LENGTH = 256;
 const MAX_DURATION_SECONDS = 10 * 365 * 86400;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** With the `u` flag only a surrogate that is not half of a pair matches. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+/**
+ * How deeply objects and arrays may nest in session data, `data` itself being level 1. Far above
+ * what sessions hold, far below what could exhaust the stack of anything that reads it back.
+ */
+export const MAX_DATA_DEPTH = 32;
 
-/** The subject: a non-empty string of at most 256 characters without control characters. */
+/**
+ * The subject: a non-empty string of at most 256 characters without control characters or lone
+ * UTF-16 surrogates (which have no UTF-8 form: stored, they could never be listed or revoked).
+ */
 export function checkSubject(value: unknown, field = 'subject'): string {
   if (typeof value !== 'string')
     throw new ValidationError(field, `must be a string, got ${typeOf(value)}`);
@@ -19,6 +29,12 @@ export function checkSubject(value: unknown, field = 'subject'): string {
   }
   if (CONTROL_CHARS.test(value))
     throw new ValidationError(field, 'must not contain control characters');
+  if (!isWellFormed(value)) {
+    throw new ValidationError(
+      field,
+      'must be well-formed Unicode: it contains a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF)',
+    );
+  }
   return value;
 }
 
@@ -64,16 +80,22 @@ export function checkOneOf<T extends string>(
   );
 }
 
+/** False when `value` holds a UTF-16 surrogate that is not half of a pair. */
+export function isWellFormed(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
+
 /**
- * Session data: a plain JSON object whose serialized size is at most `maxBytes`. Returns the JSON
- * text. Anything JSON cannot carry faithfully (undefined, functions, NaN, Dates, class instances,
- * cycles) is refused with the path of the offending value, so what is read back equals what was written.
+ * Session data: a plain JSON object whose serialized size is at most `maxBytes`, nested at most
+ * `MAX_DATA_DEPTH` levels. Returns the JSON text. Anything JSON cannot carry faithfully
+ * (undefined, functions, NaN, Dates, class instances, cycles) is refused with the path of the
+ * offending value, so what is read back equals what was written.
  */
 export function serializeData(value: unknown, maxBytes: number, field = 'data'): string {
   if (value === undefined) return '{}';
   if (!isPlainObject(value))
     throw new ValidationError(field, `must be a JSON object, got ${typeOf(value)}`);
-  checkJson(value, field, new Set());
+  checkJson(value, field);
   const json = JSON.stringify(value);
   const size = Buffer.byteLength(json);
   if (size > maxBytes) throw new PayloadTooLargeError(field, size, maxBytes);
@@ -84,34 +106,61 @@ export function parseData<Data extends SessionData>(json: string): Data {
   return JSON.parse(json) as Data;
 }
 
-function checkJson(value: unknown, path: string, seen: Set<object>): void {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return;
-    case 'number':
-      if (!Number.isFinite(value))
-        throw new ValidationError(path, `is ${value}, which JSON cannot hold`);
-      return;
-    case 'object': {
-      if (value === null) return;
-      if (seen.has(value)) throw new ValidationError(path, 'is a circular reference');
-      seen.add(value);
-      if (Array.isArray(value)) {
-        for (const [i, item] of value.entries()) checkJson(item, `${path}[${i}]`, seen);
-      } else if (isPlainObject(value)) {
-        for (const [key, item] of Object.entries(value)) checkJson(item, `${path}.${key}`, seen);
-      } else {
-        throw new ValidationError(
-          path,
-          `is a ${typeOf(value)}, which JSON cannot hold faithfully; store a string or number`,
-        );
-      }
-      seen.delete(value);
-      return;
+/** A value still to check, or the marker that all of `leave`'s members have been checked. */
+type Visit = { value: unknown; path: string; depth: number } | { leave: object };
+
+/**
+ * Walks the value with an explicit stack rather than recursion, so no nesting, however deep, can
+ * overflow the call stack; members are visited in document order, so the first offence is named.
+ */
+function checkJson(root: unknown, field: string): void {
+  const stack: Visit[] = [{ value: root, path: field, depth: 1 }];
+  // The containers on the path from the root to the current value: meeting one again is a cycle.
+  const ancestors = new Set<object>();
+  for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {
+    if ('leave' in visit) {
+      ancestors.delete(visit.leave);
+      continue;
     }
-    default:
-      throw new ValidationError(path, `is ${typeOf(value)}, which JSON cannot hold`);
+    const { value, path, depth } = visit;
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (!Number.isFinite(value))
+          throw new ValidationError(path, `is ${value}, which JSON cannot hold`);
+        continue;
+      case 'object': {
+        if (value === null) continue;
+        if (ancestors.has(value)) throw new ValidationError(path, 'is a circular reference');
+        const isArray = Array.isArray(value);
+        if (!isArray && !isPlainObject(value)) {
+          throw new ValidationError(
+            path,
+            `is a ${typeOf(value)}, which JSON cannot hold faithfully; store a string or number`,
+          );
+        }
+        if (depth > MAX_DATA_DEPTH) {
+          throw new ValidationError(
+            path,
+            `nests objects and arrays more than ${MAX_DATA_DEPTH} levels deep; flatten the data`,
+          );
+        }
+        ancestors.add(value);
+        stack.push({ leave: value });
+        const members: Array<[string, unknown]> = isArray
+          ? Array.from(value, (item, i): [string, unknown] => [`${path}[${i}]`, item])
+          : Object.entries(value).map(([key, item]): [string, unknown] => [`${path}.${key}`, item]);
+        for (let i = members.length - 1; i >= 0; i--) {
+          const [memberPath, item] = members[i] as [string, unknown];
+          stack.push({ value: item, path: memberPath, depth: depth + 1 });
+        }
+        continue;
+      }
+      default:
+        throw new ValidationError(path, `is ${typeOf(value)}, which JSON cannot hold`);
+    }
   }
 }
 

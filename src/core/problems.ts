@@ -145,6 +145,24 @@ export const problemRegistry = {
     meaning: 'The request body is in a media type this endpoint does not read.',
     remedy: 'Send the body as JSON with Content-Type: application/json.',
   },
+  METHOD_NOT_ALLOWED: {
+    slug: 'method-not-allowed',
+    status: 405,
+    title: 'Method not allowed',
+    action: 'fix-request',
+    meaning: 'The path exists, but not with this HTTP method.',
+    remedy: 'Use one of the methods the Allow header lists.',
+  },
+  REQUEST_HEADER_FIELDS_TOO_LARGE: {
+    slug: 'request-header-fields-too-large',
+    status: 431,
+    title: 'Request header fields too large',
+    action: 'fix-request',
+    meaning:
+      'The request line and headers together are larger than the server reads (16 KiB by default), so the request was not read at all.',
+    remedy:
+      'Send smaller headers: usually too many or too large cookies for this host, or an overlong URL.',
+  },
   INTERNAL_ERROR: {
     slug: 'internal-error',
     status: 500,

@@ -19,22 +19,26 @@ const FULL_SCAN_INTERVAL_MS = 30_000;
  * shards every 30 seconds (and on a claimer's first call) finds those and hints them again.
  */
 export class Outbox {
+  /** For claiming and acknowledging: background work with its own, longer deadline. */
   readonly #shards: ShardClient;
+  /** For `appended`, which requests await: bounded by the request deadline. */
+  readonly #requestShards: ShardClient;
   readonly #hintKey: string;
   #nextFullScanAt = 0;
 
-  constructor(shards: ShardClient) {
+  constructor(shards: ShardClient, requestShards: ShardClient = shards) {
     this.#shards = shards;
+    this.#requestShards = requestShards;
     this.#hintKey = outboxHintKey(shards.prefix);
   }
 
   /** Bumps the hint after events were appended. Best effort: the full scan covers a failure. */
   async appended(shards: Iterable<number>): Promise<void> {
-    const { client } = this.#shards;
+    const { client } = this.#requestShards;
     const unique = [...new Set(shards)];
-    await Promise.all(unique.map((s) => client.hincrby(this.#hintKey, shardHex(s), 1))).catch(
-      () => {},
-    );
+    await this.#requestShards
+      .call(() => Promise.all(unique.map((s) => client.hincrby(this.#hintKey, shardHex(s), 1))))
+      .catch(() => {});
   }
 
   async claim(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {

@@ -47,13 +47,16 @@ export class RedisStore implements SessionStore {
   readonly location: string;
   readonly durable = true;
   readonly #shards: ShardClient;
+  /** The sweep's: the same connection with the longer deadline of background work. */
+  readonly #background: ShardClient;
   readonly #outbox: Outbox;
   readonly #ownsClient: boolean;
   #closed = false;
 
-  constructor(shards: ShardClient, ownsClient: boolean) {
+  constructor(shards: ShardClient, ownsClient: boolean, background: ShardClient = shards) {
     this.#shards = shards;
-    this.#outbox = new Outbox(shards);
+    this.#background = background;
+    this.#outbox = new Outbox(background, shards);
     this.#ownsClient = ownsClient;
     this.location = shards.location;
   }
@@ -214,10 +217,11 @@ export class RedisStore implements SessionStore {
    */
   async sweep(nowMs: number, limit: number, purgeBeforeMs: number): Promise<SweepResult> {
     this.#check();
-    const { client } = this.#shards;
-    const due = await this.#shards.each((shard) => {
-      const keys = this.#shards.keys(shard);
-      return this.#shards.call(() =>
+    const shards = this.#background;
+    const { client } = shards;
+    const due = await shards.each((shard) => {
+      const keys = shards.keys(shard);
+      return shards.call(() =>
         Promise.all([
           client.zcount(keys.expiry, '-inf', String(nowMs)),
           client.zcount(keys.ended, '-inf', String(purgeBeforeMs)),
@@ -239,7 +243,7 @@ export class RedisStore implements SessionStore {
       expireBudget.map((expireLimit, shard) => {
         const purgeLimit = purgeBudget[shard] ?? 0;
         if (expireLimit === 0 && purgeLimit === 0) return null;
-        return this.#shards.script('sweep', shard, nowMs, null, [
+        return shards.script('sweep', shard, nowMs, null, [
           String(expireLimit),
           String(purgeBeforeMs),
           String(purgeLimit),
@@ -316,10 +320,19 @@ export class RedisStore implements SessionStore {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#ownsClient) return;
+    // QUIT waits for Redis; a hung Redis must not hold up the shutdown longer than a call would.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#shards.callTimeoutMs);
+    });
     try {
-      await this.#shards.client.quit();
+      const quit = this.#shards.client.quit();
+      quit.catch(() => undefined);
+      if ((await Promise.race([quit, gaveUp])) === 'timeout') this.#shards.client.disconnect();
     } catch {
       this.#shards.client.disconnect();
+    } finally {
+      clearTimeout(timer);
     }
   }
 

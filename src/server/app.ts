@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { SessionEngine } from '../core/engine.js';
 import { SessionkeeperError, StoreUnavailableError, ValidationError } from '../core/errors.js';
 import { instancePath } from '../core/problem.js';
+import { allowedMethodsOf } from './allowed-methods.js';
 import { hashApiKey, isApiKeyHash } from './api-key.js';
 import { createClientErrorHandler, createConnectHandler } from './client-error.js';
 import { fromFrameworkError } from './framework-errors.js';
@@ -17,7 +18,8 @@ import { registerBackendRoutes } from './routes/backend-routes.js';
 import { registerHolderRoutes } from './routes/holder-routes.js';
 import { registerMetaRoutes } from './routes/meta-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
-import { notFoundError } from './server-errors.js';
+import { methodNotAllowedError, notFoundError } from './server-errors.js';
+import { checkTrustProxy, fastifyTrustProxy, type TrustProxy } from './trust-proxy.js';
 import { registerWebhooks, type WebhookOptions } from './webhooks.js';
 
 export interface AppOptions {
@@ -27,8 +29,12 @@ export interface AppOptions {
   apiKeyHash?: string;
   /** Largest request body accepted, in bytes. Default 65536 (session data itself is capped by the engine). */
   bodyLimitBytes?: number;
-  /** Trust `X-Forwarded-*` from a proxy in front of the service. Default false. */
-  trustProxy?: boolean;
+  /**
+   * Which proxies in front of the service are believed about the client address
+   * (`X-Forwarded-For`), which the failure rate limit counts by: `true` (all), a hop count, or a
+   * list of proxy addresses / CIDR ranges. Default false: the TCP peer is the client. See TrustProxy.
+   */
+  trustProxy?: TrustProxy;
   /** Where request and error logs go. Default: the engine's logger. */
   logger?: Logger;
   /** POST every session event, signed, to these URLs (see docs/webhooks.md). Default: none. */
@@ -42,8 +48,8 @@ export interface AppOptions {
   metricsRequireApiKey?: boolean;
   /**
    * Failed validations and refreshes (401s on `/v1/session…`) allowed per client address per
-   * minute; past it, 429 `rate-limited` until the minute ends. Successes never count. 0 disables.
-   * Default 30.
+   * minute; past it, further failures are answered 429 `rate-limited` until the minute ends.
+   * Successes never count and are never refused. 0 disables. Default 30.
    */
   rateLimitFailuresPerMinute?: number;
   /** Origins allowed to call the API from a browser (CORS). Default: none, CORS is off. */
@@ -74,6 +80,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   const failuresPerMinute = options.rateLimitFailuresPerMinute ?? DEFAULT_FAILURES_PER_MINUTE;
   if (!Number.isInteger(failuresPerMinute) || failuresPerMinute < 0)
     throw new ValidationError('rateLimitFailuresPerMinute', 'must be a whole number of at least 0');
+  const trustProxy = checkTrustProxy(options.trustProxy ?? false);
 
   const app = Fastify({
     loggerInstance: fastifyLogger,
@@ -89,7 +96,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     requestIdHeader: false,
     bodyLimit: bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(trustProxy),
     // Node would answer a request without Host with a bare 400 of its own, outside our problem
     // format; nothing here depends on Host, so such requests are served like any other.
     http: { requireHostHeader: false },
@@ -113,6 +120,14 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   });
   // Only JSON bodies are read; anything else is refused as an unsupported media type.
   app.removeContentTypeParser('text/plain');
+  // Many HTTP clients send Content-Type: application/json on bodyless calls (validate, renew):
+  // an empty body is no body. Routes that need one still say `body: is required`.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) done(null, undefined);
+    else parseJson(request, body.toString(), done);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -164,6 +179,8 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
         ? error
         : fromFrameworkError(error, request, bodyLimitBytes);
     if (known) {
+      const refusal = limiter?.refusalOf(request, known);
+      if (refusal) return sendProblem(request, reply, refusal, now());
       if (known instanceof StoreUnavailableError)
         request.log.warn({ detail: known.detail }, 'session store unavailable');
       return sendProblem(request, reply, known, now());
@@ -171,8 +188,16 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
     request.log.error({ err: error }, 'unexpected error: this is a bug');
     return sendInternalProblem(request, reply, now());
   });
+  const allowedMethods = allowedMethodsOf(routes);
   app.setNotFoundHandler((request, reply) => {
-    sendProblem(
+    const query = request.url.indexOf('?');
+    const allow = allowedMethods(query === -1 ? request.url : request.url.slice(0, query));
+    if (allow.length > 0) {
+      const path = instancePath(request.url);
+      const error = methodNotAllowedError(request.method, path, allow);
+      return sendProblem(request, reply.header('allow', allow.join(', ')), error, now());
+    }
+    return sendProblem(
       request,
       reply,
       notFoundError(`There is no endpoint ${request.method} ${instancePath(request.url)}`),

@@ -73,8 +73,8 @@ function problemFor(error: NodeJS.ErrnoException, requestId: string, now: Date):
   const reason =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? new SessionkeeperError(
-          'PAYLOAD_TOO_LARGE',
-          'The request headers are larger than the server accepts',
+          'REQUEST_HEADER_FIELDS_TOO_LARGE',
+          'The request line and headers are larger than the server accepts; send fewer or smaller cookies and headers',
         )
       : new ValidationError('request', `is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
   return toProblem(reason, { requestId, now });

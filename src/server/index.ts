@@ -9,6 +9,7 @@ export type { ServerMetrics, ServerMetricsOptions } from './metrics.js';
 export { createServerMetrics, timedStore } from './metrics.js';
 export type { StoreSpec } from './store-url.js';
 export { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
+export type { TrustProxy } from './trust-proxy.js';
 export type { WebhookOptions, WebhookPayload } from './webhooks.js';
 export { webhookSignature } from './webhooks.js';
 export type {

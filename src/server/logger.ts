@@ -1,4 +1,5 @@
 import { type Level, type Logger, pino } from 'pino';
+import { createLogDestination, type LogDestination } from './log-destination.js';
 
 /**
  * Paths pino censors. The server never hands a token or the API key to the logger; this is the
@@ -40,13 +41,22 @@ export const LOG_LEVELS: readonly LogLevel[] = [
   'silent',
 ];
 
-/** JSON lines on stdout, tokens and credentials censored. */
-export function createServerLogger(level: LogLevel = 'info'): Logger {
-  return pino({
-    name: 'sessionkeeper',
-    level,
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  });
+/**
+ * JSON lines on stdout (or `destination`), tokens and credentials censored. The default
+ * destination never blocks or fails the process: a closed or broken stdout drops log lines.
+ */
+export function createServerLogger(
+  level: LogLevel = 'info',
+  destination: LogDestination = createLogDestination(),
+): Logger {
+  return pino(
+    {
+      name: 'sessionkeeper',
+      level,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    destination,
+  );
 }
 
 /**

@@ -11,16 +11,27 @@ export function countsFailures(route: string | undefined): boolean {
 }
 
 export interface FailureLimiter {
-  /** An onRequest hook: refuses a client that already failed `maxPerMinute` times in the window. */
+  /**
+   * An onRequest hook: notes whether the client already failed `maxPerMinute` times in the
+   * window. It refuses nothing by itself: the request goes on, so a valid credential is served.
+   */
   check(request: FastifyRequest): Promise<void>;
-  /** Counts the response when it is a failed credential check (a 401). */
+  /**
+   * The 429 to answer instead of `failure` (a 401) when the client is over its limit, else
+   * undefined. A client over the limit learns nothing but "rate limited" from a wrong credential.
+   */
+  refusalOf(request: FastifyRequest, failure: { status: number }): RateLimitedError | undefined;
+  /** Counts the response when it is a failed credential check (a 401, or its 429 stand-in). */
   record(request: FastifyRequest, reply: FastifyReply): Promise<void>;
 }
 
 /**
- * Limits failed validations and refreshes per client address with @fastify/rate-limit's
- * counters: only failures are counted (successes never use up the allowance), and a client past
- * the limit is answered 429 `rate-limited` with Retry-After until its window ends.
+ * Limits failed validations and refreshes per client address (`request.ip`, which honours
+ * `trustProxy`) with @fastify/rate-limit's counters. Only failures count, and only failures are
+ * refused: past the limit a wrong credential is answered 429 `rate-limited` with Retry-After
+ * until the window ends, while a request whose credential is valid is served as always. The
+ * limiter slows guessing, not users: behind a NAT or proxy, one client's failures never lock
+ * the others out.
  */
 export function registerFailureLimiter(app: FastifyInstance, maxPerMinute: number): FailureLimiter {
   app.register(rateLimit, { global: false, max: maxPerMinute, timeWindow: WINDOW_MS });
@@ -40,19 +51,29 @@ export function registerFailureLimiter(app: FastifyInstance, maxPerMinute: numbe
     limiter ??= app.createRateLimit({ max: maxPerMinute, timeWindow: WINDOW_MS });
     return limiter;
   };
+  // Requests from clients over the limit, with the refusal their failure would get.
+  const overLimit = new WeakMap<FastifyRequest, RateLimitedError>();
   return {
     async check(request) {
       if (!failedRecently(request.ip) || !countsFailures(request.routeOptions.url)) return;
       const state = await limiterOf()(request, { increment: false });
       if (state.isAllowed || state.remaining > 0) return;
       const seconds = Math.max(1, state.ttlInSeconds);
-      throw new RateLimitedError(
-        `Too many failed session checks from this client (${state.max} per minute); retry after ${seconds} seconds`,
-        seconds,
+      overLimit.set(
+        request,
+        new RateLimitedError(
+          `Too many failed session checks from this client (${state.max} per minute); retry after ${seconds} seconds`,
+          seconds,
+        ),
       );
     },
+    refusalOf(request, failure) {
+      return failure.status === 401 ? overLimit.get(request) : undefined;
+    },
     async record(request, reply) {
-      if (reply.statusCode !== 401 || !countsFailures(request.routeOptions.url)) return;
+      if (!countsFailures(request.routeOptions.url)) return;
+      const refused = reply.statusCode === 429 && overLimit.has(request);
+      if (reply.statusCode !== 401 && !refused) return;
       const nowMs = Date.now();
       if (failed.size >= MAX_TRACKED) {
         for (const [ip, until] of failed) if (until <= nowMs) failed.delete(ip);

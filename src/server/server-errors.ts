@@ -4,6 +4,18 @@ export function notFoundError(detail: string): SessionkeeperError {
   return new SessionkeeperError('NOT_FOUND', detail);
 }
 
+/** A known path asked with a method it does not serve (405); the caller sets `Allow`. */
+export function methodNotAllowedError(
+  method: string,
+  path: string,
+  allowed: readonly string[],
+): SessionkeeperError {
+  return new SessionkeeperError(
+    'METHOD_NOT_ALLOWED',
+    `${path} does not accept ${method.slice(0, 20)}; it accepts ${allowed.join(', ')}`,
+  );
+}
+
 /** A body in a media type the route does not read (415). */
 export function unsupportedMediaTypeError(contentType: string | undefined): SessionkeeperError {
   const shown = contentType === undefined ? 'none' : `"${contentType.slice(0, 100)}"`;

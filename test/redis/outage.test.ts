@@ -115,6 +115,58 @@ describe.skipIf(!redisBinariesAvailable)('Redis outage', () => {
     await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
   });
 
+  it('bounds every call to a hung server from when it is made, and fails later calls at once until it answers', async () => {
+    // The default deadline (1.5 s): queued behind a stuck auto-pipeline batch, a call used to wait
+    // for that batch's timeout and then its own, 4 s and more.
+    const store = await createRedisStore({ url: server.url, keyPrefix: 'hung:' });
+    stores.push(store);
+    const record = newRecord(store, 'dave', T0);
+    await store.create(record, {}, T0);
+    server.signal('SIGSTOP');
+    try {
+      const started = performance.now();
+      const first = Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 === 0 ? store.get(record.id) : store.touch(record.id, T0 + i),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = await failure(() => store.get(record.id)); // behind the stuck batch
+      const outcomes = await first;
+      expect(performance.now() - started).toBeLessThan(1900);
+      for (const outcome of outcomes) expect(outcome.status).toBe('rejected');
+      expect(second.error).toBeInstanceOf(StoreUnavailableError);
+      expect(second.ms).toBeLessThan(1800);
+      // Redis counts as hung now: one call probes (and waits), the others fail at once.
+      const probe = failure(() => store.get(record.id));
+      const fast = await failure(() => store.countActive(T0));
+      expect(fast.error).toBeInstanceOf(StoreUnavailableError);
+      expect(fast.ms).toBeLessThan(200);
+      expect((await probe).error).toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      server.signal('SIGCONT');
+    }
+    await waitFor('the store to answer again', () => store.ping().then(() => true), 5000);
+    expect((await store.get(record.id))?.status).toBe('active');
+    expect(await store.countActive(T0)).toBe(1);
+  });
+
+  it('closes within the call timeout while the server hangs (a shutdown is not held up)', async () => {
+    const store = await createRedisStore({
+      url: server.url,
+      keyPrefix: 'close:',
+      commandTimeoutSeconds: 0.5,
+    });
+    server.signal('SIGSTOP');
+    try {
+      const started = performance.now();
+      await store.close();
+      expect(performance.now() - started).toBeLessThan(1500);
+    } finally {
+      server.signal('SIGCONT');
+    }
+  });
+
   it('refuses a refresh during an outage without counting it as reuse; the same token works after', async () => {
     const store = await createRedisStore({
       url: server.url,

@@ -48,8 +48,12 @@ describe('serve config file (--config, SESSIONKEEPER_CONFIG)', () => {
       webhook: ['https://a.example/hook', 'https://b.example/hook'],
       webhookSecret: 'a-webhook-secret-long-enough',
       corsOrigin: ['https://app.example'],
+      trustProxy: ['10.0.0.0/8', '127.0.0.1'],
     });
     const read = config(['--config', path]);
+    expect(read.trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(config(['--config', file({ trustProxy: 1 })]).trustProxy).toBe(1);
+    expect(config(['--config', file({ trustProxy: true })]).trustProxy).toBe(true);
     expect(read.storeSpec.kind).toBe('memory');
     expect(read.port).toBe(9090);
     expect(read.idleTimeoutSeconds).toBe(3600);
