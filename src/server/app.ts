@@ -126,7 +126,7 @@ export function buildApp(engine: SessionEngine, options: AppOptions): FastifyIns
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body.length === 0) done(null, undefined);
-    else parseJson(request, body.toString(), done);
+    else void parseJson(request, body.toString(), done);
   });
 
   app.addHook('onRequest', async (request, reply) => {
