@@ -43,6 +43,16 @@ export interface Entry<S> {
   savedState: string | undefined;
   /** `observe` calls still judging an answer: an operation's outcome waits for them. */
   observing: Set<Promise<void>>;
+  /** Called once when the session is first marked expired (the pool stops waiting on it). */
+  onExpired: Set<() => void>;
+}
+
+/** Marks `entry` expired (the first verdict stays) and tells who waits for that. */
+export function markExpired(entry: Entry<unknown>, verdict: ExpiryVerdict): void {
+  if (entry.expired) return;
+  entry.expired = verdict;
+  for (const notify of [...entry.onExpired]) notify();
+  entry.onExpired.clear();
 }
 
 /** One of a key's `sessionsPerKey` places for a session. */
