@@ -59,6 +59,7 @@ export function reportExpiry<S, State>(
   phase: ExpiryPhase,
 ): void {
   const key = slot.group.key;
+  slot.group.expiries++;
   ctx.metrics.expiryDetected(phase);
   ctx.logger.info(
     { key, slotId: slot.id, phase, reason: verdict.reason, detail: verdict.detail },

@@ -32,7 +32,12 @@ import { WaitQueue } from './wait-queue.js';
 
 export type { MaintenanceSummary } from './maintenance.js';
 export type { OperationInfo, PoolOperation, UseOptions } from './operation.js';
-export type { PoolStats } from './stats.js';
+export type {
+  PoolKeyStats,
+  PoolSessionState,
+  PoolSessionStats,
+  PoolStats,
+} from './stats.js';
 
 /**
  * A pool of logged-in upstream sessions, per key (an account). `use` hands out a healthy session,
@@ -200,8 +205,13 @@ export class SessionPool<S, State = unknown> {
     return this;
   }
 
+  /**
+   * What the pool holds now: totals, the breaker's state, and per key its sessions (state, uses,
+   * age, last check, last use), waiting callers, logins, expiries and recoveries. Cheap enough
+   * for a status endpoint or a metrics scrape; it never includes a cookie or a token.
+   */
   stats(): PoolStats {
-    return countStats(this.#slots.groups.values(), this.#breaker.state);
+    return countStats(this.#slots.groups.values(), this.#breaker.state, this.#ctx.clock.now());
   }
 
   /**

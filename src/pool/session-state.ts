@@ -89,10 +89,23 @@ export interface Group<S> {
   loading: boolean;
   /** The last failure to make a session for this key; the cause of timeouts and breaker errors. */
   lastError: unknown;
+  /** Sessions of this key found expired, for `stats()`. */
+  expiries: number;
+  /** Operations of this key that recovered from an expiry, for `stats()`. */
+  recoveries: number;
 }
 
 export function createGroup<S>(key: string): Group<S> {
-  return { key, slots: [], waiters: [], loaded: false, loading: false, lastError: undefined };
+  return {
+    key,
+    slots: [],
+    waiters: [],
+    loaded: false,
+    loading: false,
+    lastError: undefined,
+    expiries: 0,
+    recoveries: 0,
+  };
 }
 
 /** An empty slot of `group`; the caller adds it to the group. */
