@@ -33,7 +33,7 @@ export interface HttpSessionKindOptions {
   concurrency?: number;
   /** Sent with every request (a User-Agent, Accept-Language). */
   headers?: Record<string, string>;
-  /** Waiting for the headers, and between body chunks. Default 30. */
+  /** Longest time one request (each redirect hop, body included) may take; then upstream-unavailable. Default 30. */
   requestTimeoutSeconds?: number;
   /** Redirects followed per request. Default 10. */
   maxRedirects?: number;
