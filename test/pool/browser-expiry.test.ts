@@ -155,7 +155,7 @@ describe.skipIf(!available)('an expiry met inside a browser operation', () => {
     expect(slowest.ms).toBeLessThan(1000);
     expect(processesOf(marker)).toEqual([]);
     // About 8 page actions and one login per try, 4 styles side by side: 20-40 s on 2 free
-    // cores; with a load average of 26 on 2 cores a try took 12 s (4 min in all). The limit is
-    // for such a machine; the 1 s bound above is what this test is about.
-  }, 420_000);
+    // cores; with a load average of 30 on 2 cores a try took 19 s (7 min in all). The limit is
+    // twice that, only so that a stuck run ends; the 1 s bound above is what this test is about.
+  }, 900_000);
 });
