@@ -171,6 +171,7 @@ describe('detectors.loginPage (a default)', () => {
       '<h1>Appointments</h1><form method="post" action="/appointments"><input name="slot"><button>Book</button></form><form method="post" action="/logout"><button>Log out</button></form>',
       '<h1>Change password</h1><form><input type="hidden" name="user" value="a"><input type="text" name="otp"><input type="password" name="old"><input type="password" name="new"><input type="password" name="again"></form>',
       '<h1>Confirm access</h1><form><input type="password" name="password"><button>Confirm</button></form>',
+      '<form><input name="q" data-type="password"><input type="text" name="name"></form>',
       '<h1>Search</h1><form><input type="search" name="q"></form><p>Type your password in the box that says type="password".</p>',
     ];
     for (const body of pages) expect(await detect(answer({ body }))).toBeUndefined();

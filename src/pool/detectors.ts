@@ -100,7 +100,7 @@ export function hasLoginForm(markup: string): boolean {
     let passwords = 0;
     let users = 0;
     for (const input of form.match(/<input\b[^>]*>/gi) ?? []) {
-      const type = /\btype\s*=\s*["']?([a-z-]+)/i.exec(input)?.[1]?.toLowerCase() ?? 'text';
+      const type = /\stype\s*=\s*["']?([a-z-]+)/i.exec(input)?.[1]?.toLowerCase() ?? 'text';
       if (type === 'password') passwords++;
       else if (type === 'text' || type === 'email' || type === 'tel') users++;
     }
