@@ -19,7 +19,6 @@ import {
 } from '../../src/core/problem.js';
 import {
   createSessionPool,
-  detectors,
   engineStateStore,
   type HttpClient,
   type HttpSession,
@@ -32,7 +31,10 @@ const PORT = Number(process.env.PORT ?? 3001);
 const HOST = process.env.HOST ?? '127.0.0.1';
 /** Mean lifetime of an upstream login session, seconds: short, so expiries happen while you watch. */
 const LIFETIME_SECONDS = Number(process.env.UPSTREAM_LIFETIME_SECONDS ?? 8);
-/** How the upstream says "expired": `page` (200 with the words), `401`, or `redirect` (to /login). */
+/**
+ * How the upstream says "expired": `page` (200 with the words), `401`, `redirect` (to
+ * /login?reason=timeout) or `inactivity` (200 "Your Session Has Expired due to inactivity").
+ */
 const EXPIRY_MODE = (process.env.UPSTREAM_EXPIRY ?? 'page') as ExpiryMode;
 const DATA_DIR = process.env.DATA_DIR ?? fileURLToPath(new URL('./data/', import.meta.url));
 
@@ -65,7 +67,8 @@ async function login(client: HttpClient): Promise<void> {
 const registry = new Registry();
 const pool = createSessionPool({
   kind: httpSessionKind({ baseUrl: site.url, login, probePath: '/account' }),
-  detectors: [detectors.status(), detectors.loginRedirect('/login'), detectors.text()],
+  // The default detectors: a 401/403/419/440, a redirect to where `login` posts (/login) or a
+  // login form, then the expiry phrases. Add `detectors.text([...])` for a site's own wording.
   state: engineStateStore(engine, { namespace: 'appointments' }),
   sessionsPerKey: 2,
   maxSessions: 20,
@@ -141,8 +144,31 @@ app.post(
   },
 );
 
-// For watching and poking the demo.
-app.get('/pool', async () => ({ pool: pool.stats(), upstream: site.stats() }));
+// The pool as a service, as the original system had it: its state per account. Everything
+// comes from pool.stats(); it holds no cookie or token, so it is safe to show to operators.
+app.get('/pool', async () => {
+  const { keys, ...totals } = pool.stats();
+  return {
+    breaker: totals.breaker,
+    totals,
+    accounts: keys.map((key) => ({
+      account: key.key,
+      sessions: key.sessions.map((session) => ({
+        slot: session.slotId,
+        state: session.state,
+        uses: session.uses,
+        ageSeconds: Math.round(session.ageSeconds),
+        lastCheckedAt: session.lastCheckedAt,
+        lastUsedAt: session.lastUsedAt,
+      })),
+      waiting: key.waiting,
+      loggingIn: key.loggingIn,
+      expiries: key.expiries,
+      recoveries: key.recoveries,
+    })),
+    upstream: site.stats(), // the demo's fake site, to compare with
+  };
+});
 app.get('/metrics', async (_request, reply) =>
   reply.type(registry.contentType).send(await registry.metrics()),
 );

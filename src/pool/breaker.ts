@@ -2,6 +2,7 @@ import { UpstreamUnavailableError } from '../core/errors.js';
 import type { BreakerState } from './events.js';
 import type { PoolContext } from './pool-context.js';
 import type { Group } from './session-state.js';
+import { UpstreamUnreachableError } from './unreachable.js';
 
 /**
  * The circuit breaker over a pool's logins. Closed: logins run freely; after a failure, one at a
@@ -70,6 +71,28 @@ export class CircuitBreaker<S, State> {
       return true;
     }
     return false;
+  }
+
+  /**
+   * An operation of `group` could not reach the upstream (`error`): counts as a failure like a
+   * failed login (the breaker may open) and returns the error for its caller, told to come back
+   * when the breaker lets logins through again if it is open now.
+   */
+  operationFailed(
+    group: Group<S>,
+    error: UpstreamUnreachableError,
+    now: number,
+  ): UpstreamUnreachableError {
+    group.lastError = error.cause ?? error;
+    const failures = this.failed();
+    this.#ctx.logger.warn(
+      { key: group.key, err: error.cause, consecutiveFailures: failures },
+      'the upstream could not be reached during an operation',
+    );
+    this.tripAfter(failures, now);
+    if (this.#state !== 'open') return error;
+    const retryAfter = Math.max(0.001, (this.#openUntilMs - now) / 1000);
+    return new UpstreamUnreachableError(group.key, retryAfter, error.cause);
   }
 
   /** The error for the callers of `group` while the breaker is open. */

@@ -15,6 +15,7 @@ function answer(
     status: init.status ?? 200,
     url: init.url ?? 'https://upstream.example/account',
     location: init.location,
+    loginUrls: init.loginUrls,
     headers,
     text: async () => {
       reads++;
@@ -113,6 +114,76 @@ describe('detectors.text', () => {
     expect(await detect(answer({ body: 'bitte melden sie sich erneut an' }))).toMatchObject({
       reason: 'text-marker',
     });
+  });
+});
+
+describe('detectors.loginPage (a default)', () => {
+  const LOGIN = 'https://upstream.example/login';
+  const loginForm =
+    '<h1>Log in</h1><form method="post" action="/login"><input type="hidden" name="next" value="/x"><label>Username <input name="username"></label><label>Password <input name="password" type="password"></label><button>Log in</button></form>';
+
+  it('fires on a redirect to where the pool logs in, whatever the query (`/login?reason=timeout`)', async () => {
+    const detect = detectors.loginPage();
+    const hop = answer({
+      status: 302,
+      url: 'https://upstream.example/appointments',
+      location: `${LOGIN}?reason=timeout`,
+      loginUrls: [LOGIN],
+    });
+    expect(await detect(hop)).toEqual({ reason: 'login-redirect', detail: 'sent to /login' });
+    // The redirect hop's body is not read: the verdict comes from its Location.
+    expect(hop.reads()).toBe(0);
+    // A final URL there (a browser followed the redirect) too.
+    expect(
+      await detect(
+        answer({ url: `${LOGIN}?reason=timeout`, body: '<p>x</p>', loginUrls: [LOGIN] }),
+      ),
+    ).toMatchObject({ reason: 'login-redirect' });
+    // Elsewhere on the site, and a login that posted to the home page (too common to judge by).
+    for (const location of [
+      'https://upstream.example/appointments/login',
+      'https://upstream.example/',
+    ])
+      expect(
+        await detect(
+          answer({ status: 302, location, loginUrls: [LOGIN, 'https://upstream.example/'] }),
+        ),
+      ).toBeUndefined();
+  });
+
+  it('fires on a page holding a login form (one password field next to a user name field)', async () => {
+    const detect = detectors.loginPage();
+    expect(await detect(answer({ body: loginForm, url: `${LOGIN}?reason=timeout` }))).toEqual({
+      reason: 'login-form',
+      detail: 'a login form at /login',
+    });
+    // An e-mail field and single-quoted or unquoted attributes count the same.
+    expect(
+      await detect(
+        answer({ body: "<form><input type='email' name=email><input type=password></form>" }),
+      ),
+    ).toMatchObject({ reason: 'login-form' });
+  });
+
+  it('does not fire on ordinary logged-in pages: forms without a password, change-password, re-enter password, JSON', async () => {
+    const detect = detectors.loginPage();
+    const pages = [
+      '<h1>Appointments</h1><form method="post" action="/appointments"><input name="slot"><button>Book</button></form><form method="post" action="/logout"><button>Log out</button></form>',
+      '<h1>Change password</h1><form><input type="hidden" name="user" value="a"><input type="text" name="otp"><input type="password" name="old"><input type="password" name="new"><input type="password" name="again"></form>',
+      '<h1>Confirm access</h1><form><input type="password" name="password"><button>Confirm</button></form>',
+      '<form><input name="q" data-type="password"><input type="text" name="name"></form>',
+      '<h1>Search</h1><form><input type="search" name="q"></form><p>Type your password in the box that says type="password".</p>',
+    ];
+    for (const body of pages) expect(await detect(answer({ body }))).toBeUndefined();
+    expect(
+      await detect(answer({ body: loginForm, contentType: 'application/json' })),
+    ).toBeUndefined();
+  });
+
+  it('reads the markup from html() when the kind gives it (a browser: the DOM, not the visible text)', async () => {
+    const detect = detectors.loginPage();
+    const page = { ...answer({ body: 'Log in Username Password' }), html: async () => loginForm };
+    expect(await detect(page)).toMatchObject({ reason: 'login-form' });
   });
 });
 

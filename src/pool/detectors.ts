@@ -65,6 +65,49 @@ function text(markers: readonly string[] = DEFAULT_EXPIRY_MARKERS): Detector {
   };
 }
 
+/**
+ * The upstream showed its login page where the session expected a logged-in one:
+ * - verdict `login-redirect`: a redirect whose `Location`, or a final URL, is where the pool's
+ *   own logins sent their credentials (`response.loginUrls`, which the kind records; the query
+ *   is ignored, so `/login?reason=timeout` matches a login that posted to `/login`);
+ * - verdict `login-form`: an HTML page holding a login form, that is one password field next to
+ *   a user name (text or e-mail) field. A change-password form (two or more password fields) or
+ *   a re-enter-your-password prompt (no user name field) is not one.
+ * It cannot tell a login form that a logged-in page shows on purpose, nor a login page that
+ * asks for the user name and the password on two separate pages (the first one has no password
+ * field): use `loginRedirect(pattern)` or `text(markers)` for such sites.
+ */
+function loginPage(): Detector {
+  return async (response) => {
+    const known = (response.loginUrls ?? []).filter((url) => pathOf(url) !== '/');
+    const target = response.location ?? response.url;
+    if (known.length > 0 && known.includes(withoutQuery(target)))
+      return { reason: 'login-redirect', detail: `sent to ${pathOf(target)}` };
+    if (response.location !== undefined || !isHtml(response.headers.get('content-type')))
+      return undefined;
+    const markup = await (response.html ?? response.text)();
+    return hasLoginForm(markup)
+      ? { reason: 'login-form', detail: `a login form at ${pathOf(response.url)}` }
+      : undefined;
+  };
+}
+
+/** Whether `markup` has a form (or, without forms, a page) with one password and one user field. */
+export function hasLoginForm(markup: string): boolean {
+  if (!/type\s*=\s*["']?password/i.test(markup)) return false;
+  const forms = markup.match(/<form\b[\s\S]*?<\/form\s*>/gi) ?? [markup];
+  return forms.some((form) => {
+    let passwords = 0;
+    let users = 0;
+    for (const input of form.match(/<input\b[^>]*>/gi) ?? []) {
+      const type = /\stype\s*=\s*["']?([a-z-]+)/i.exec(input)?.[1]?.toLowerCase() ?? 'text';
+      if (type === 'password') passwords++;
+      else if (type === 'text' || type === 'email' || type === 'tel') users++;
+    }
+    return passwords === 1 && users >= 1;
+  });
+}
+
 /** The app's own test. `true` gives verdict `custom`; a verdict object is used as is. */
 function custom(
   predicate: (
@@ -79,11 +122,14 @@ function custom(
 }
 
 /** Factories for the detectors a pool runs on every answer its sessions see. */
-export const detectors = { status, loginRedirect, text, custom } as const;
+export const detectors = { status, loginRedirect, loginPage, text, custom } as const;
 
-/** Used when a pool names no detectors: status codes, then body markers. */
+/**
+ * Used when a pool names no detectors: status codes, then the login page (a redirect to where
+ * the pool logs in, or a login form), then body markers.
+ */
 export function defaultDetectors(): Detector[] {
-  return [status(), text()];
+  return [status(), loginPage(), text()];
 }
 
 /** Runs `list` in order; the first verdict wins. A detector that throws counts as no verdict. */
@@ -115,6 +161,19 @@ export function readOnce(read: () => Promise<string>): () => Promise<string> {
 function normalize(value: string): string {
   const withoutTags = value.includes('<') ? value.replace(/<[^>]*>/g, ' ') : value;
   return withoutTags.replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+function isHtml(contentType: string | null): boolean {
+  return contentType === null || /html/i.test(contentType);
+}
+
+function withoutQuery(href: string): string {
+  try {
+    const url = new URL(href);
+    return `${url.origin}${url.pathname}`;
+  } catch {
+    return href.split(/[?#]/)[0] ?? href;
+  }
 }
 
 function isTextual(contentType: string | null): boolean {

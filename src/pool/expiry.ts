@@ -4,7 +4,7 @@ import type { ExpiryPhase } from './events.js';
 import type { ExpiryVerdict, ObservedResponse, SessionKind } from './kind.js';
 import { leases } from './operation.js';
 import type { PoolContext } from './pool-context.js';
-import type { Entry, Slot } from './session-state.js';
+import { type Entry, markExpired, type Slot } from './session-state.js';
 
 /** The verdict carried by an `UpstreamSessionExpiredError` of `key`; undefined for any other error. */
 export function expiryOf(error: unknown, key: string): ExpiryVerdict | undefined {
@@ -45,9 +45,9 @@ export async function observeResponse<S, State>(
     ctx.logger.warn({ err }, 'a detector threw; its answer is ignored'),
   );
   if (!verdict) return;
-  entry.expired ??= verdict;
   const lease = leases.getStore();
   if (lease?.active && lease.entry === (entry as Entry<unknown>)) lease.verdict ??= verdict;
+  markExpired(entry as Entry<unknown>, verdict);
   throw new UpstreamSessionExpiredError(entry.slot.group.key, verdict.reason, verdict.detail);
 }
 
@@ -59,6 +59,7 @@ export function reportExpiry<S, State>(
   phase: ExpiryPhase,
 ): void {
   const key = slot.group.key;
+  slot.group.expiries++;
   ctx.metrics.expiryDetected(phase);
   ctx.logger.info(
     { key, slotId: slot.id, phase, reason: verdict.reason, detail: verdict.detail },

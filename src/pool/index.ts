@@ -35,7 +35,10 @@ export type { SessionPoolOptions } from './options.js';
 export type {
   MaintenanceSummary,
   OperationInfo,
+  PoolKeyStats,
   PoolOperation,
+  PoolSessionState,
+  PoolSessionStats,
   PoolStats,
   UseOptions,
 } from './pool.js';

@@ -12,6 +12,16 @@ export interface ObservedResponse {
   headers: Headers;
   /** The body (or, in a browser, the page's visible text). */
   text(): Promise<string>;
+  /**
+   * The page's markup, where it differs from `text()` (a browser: the DOM serialised). Detectors
+   * that look for elements (a login form) read it; without it they read `text()`.
+   */
+  html?(): Promise<string>;
+  /**
+   * Where this kind's logins sent their credentials (absolute URLs without query), when the kind
+   * knows: an expired session is usually sent back there.
+   */
+  loginUrls?: readonly string[] | undefined;
 }
 
 /** Why a session is no longer logged in with the upstream. */

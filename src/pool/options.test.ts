@@ -30,7 +30,7 @@ describe('pool options', () => {
       background: true,
       name: 'default',
     });
-    expect(resolvePoolOptions({ kind }).detectors).toHaveLength(2);
+    expect(resolvePoolOptions({ kind }).detectors).toHaveLength(3);
   });
 
   it.each([

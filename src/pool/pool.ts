@@ -26,11 +26,18 @@ import { SlotPersistence } from './slot-persistence.js';
 import { Slots } from './slots.js';
 import { countStats, type PoolStats } from './stats.js';
 import { TaskTracker } from './task-tracker.js';
+import { UpstreamUnreachableError } from './unreachable.js';
+import { untilExpired } from './until-expired.js';
 import { WaitQueue } from './wait-queue.js';
 
 export type { MaintenanceSummary } from './maintenance.js';
 export type { OperationInfo, PoolOperation, UseOptions } from './operation.js';
-export type { PoolStats } from './stats.js';
+export type {
+  PoolKeyStats,
+  PoolSessionState,
+  PoolSessionStats,
+  PoolStats,
+} from './stats.js';
 
 /**
  * A pool of logged-in upstream sessions, per key (an account). `use` hands out a healthy session,
@@ -144,14 +151,20 @@ export class SessionPool<S, State = unknown> {
       };
       let result: T | undefined;
       let failure: { error: unknown } | undefined;
+      let abandoned = false;
       try {
-        result = await leases.run(lease, () => operation(entry.session, info));
+        const running = leases.run(lease, async () => operation(entry.session, info));
+        if (this.#ctx.kind.concurrency === 1) {
+          const outcome = await untilExpired(running, entry as Entry<unknown>);
+          if (outcome.abandoned) abandoned = true;
+          else result = outcome.value;
+        } else result = await running;
       } catch (error) {
         failure = { error };
       }
       // A page's navigation may still be under judgement (its text being read): the outcome
       // waits for it, so a logged-out page the operation already returned is not taken as good.
-      if (entry.observing.size > 0) await Promise.allSettled(entry.observing);
+      if (!abandoned && entry.observing.size > 0) await Promise.allSettled(entry.observing);
       lease.active = false;
       const verdict =
         lease.verdict ??
@@ -162,6 +175,10 @@ export class SessionPool<S, State = unknown> {
       this.#release(entry);
       if (!verdict) {
         if (entry.goodAtPerf < startedAt) entry.goodAtPerf = startedAt;
+        if (failure && isUnreachable(failure.error, key)) {
+          // The upstream is down, not the session: no rerun; the breaker counts it.
+          throw this.#breaker.operationFailed(group, failure.error, this.#ctx.clock.now());
+        }
         if (recovery) reportRecovery(this.#ctx, entry, attempt, recovery);
         if (failure) throw failure.error;
         return result as T;
@@ -188,8 +205,13 @@ export class SessionPool<S, State = unknown> {
     return this;
   }
 
+  /**
+   * What the pool holds now: totals, the breaker's state, and per key its sessions (state, uses,
+   * age, last check, last use), waiting callers, logins, expiries and recoveries. Cheap enough
+   * for a status endpoint or a metrics scrape; it never includes a cookie or a token.
+   */
   stats(): PoolStats {
-    return countStats(this.#slots.groups.values(), this.#breaker.state);
+    return countStats(this.#slots.groups.values(), this.#breaker.state, this.#ctx.clock.now());
   }
 
   /**
@@ -409,4 +431,9 @@ export class SessionPool<S, State = unknown> {
     await this.#ctx.kind.close?.();
     this.#ctx.metrics.detach();
   }
+}
+
+/** A failure to reach the upstream of `key` in the middle of an operation (not an expiry). */
+function isUnreachable(error: unknown, key: string): error is UpstreamUnreachableError {
+  return error instanceof UpstreamUnreachableError && error.key === key;
 }

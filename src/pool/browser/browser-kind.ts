@@ -125,6 +125,8 @@ export function browserSessionKind(options: BrowserSessionKindOptions): BrowserS
     'browserMaxContexts',
   );
   const appBrowser = typeof options.browser === 'object' ? options.browser : undefined;
+  /** Where the logins posted their forms: a redirect there later means a logged-out session. */
+  const loginUrls: string[] = [];
 
   const fleet = new BrowserFleet({
     // The app's own Browser cannot be replaced, so rolling replacement is off for it.
@@ -172,6 +174,7 @@ export function browserSessionKind(options: BrowserSessionKindOptions): BrowserS
           ctx,
           textTimeoutMs: Math.min(TEXT_TIMEOUT_MS, timeoutMs),
           isDisconnected: () => fleet.isDisconnected(context),
+          loginUrls,
         });
         // Resumed from saved state: no login; the pool probes it before its first use.
         if (!state) await options.login(page, { key: ctx.key });

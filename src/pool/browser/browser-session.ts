@@ -1,8 +1,13 @@
 // One pooled browser session: a BrowserContext with one Page, and the watch over that page's
 // navigations that feeds every document it lands on to the pool's detectors.
-import type { BrowserContext, Frame, Page, Response } from 'playwright-core';
+import type { BrowserContext, Frame, Page, Request, Response } from 'playwright-core';
 import { UpstreamSessionExpiredError } from '../../core/errors.js';
 import type { ExpiryVerdict, ObservedResponse, SessionContext } from '../kind.js';
+import {
+  isBrowserConnectionFailure,
+  UNREACHABLE_RETRY_AFTER_SECONDS,
+  UpstreamUnreachableError,
+} from '../unreachable.js';
 
 /** Options of `BrowserSession.goto`, as `page.goto` takes them. */
 export type BrowserGotoOptions = NonNullable<Parameters<Page['goto']>[1]>;
@@ -32,6 +37,8 @@ export interface BrowserSessionInit {
   textTimeoutMs: number;
   /** Whether the browser behind the context went away. */
   isDisconnected(): boolean;
+  /** Where the kind's logins posted their forms (shared by the kind's sessions; appended to). */
+  loginUrls: string[];
 }
 
 /** The verdict behind the pool's expiry rejection; anything else is not an expiry. */
@@ -66,6 +73,7 @@ export class PooledBrowserSession implements BrowserSession {
     this.page = init.page;
     this.#ctx = init.ctx;
     const { page } = init;
+    page.on('request', (request) => this.#onRequest(request));
     page.on('response', (response) => this.#onResponse(response));
     page.on('framenavigated', (frame) => this.#onFrameNavigated(frame));
     page.on('crash', () => {
@@ -95,8 +103,10 @@ export class PooledBrowserSession implements BrowserSession {
     try {
       response = await this.page.goto(url, options);
     } catch (error) {
-      // Detection may have fired and closed the page before the navigation finished loading.
+      // Detection may have fired and the session been closed before the navigation finished.
       if (this.#expiry !== undefined) throw this.#expiry;
+      if (isBrowserConnectionFailure(error))
+        throw new UpstreamUnreachableError(this.key, UNREACHABLE_RETRY_AFTER_SECONDS, error);
       throw error;
     }
     if (response === null) return null;
@@ -132,6 +142,20 @@ export class PooledBrowserSession implements BrowserSession {
     if (this.#crashed) return { reason: 'page-crashed', detail: 'the page crashed' };
     if (this.page.isClosed()) return { reason: 'page-closed', detail: 'the page was closed' };
     return undefined;
+  }
+
+  /** While the app's login runs: remembers where its forms post (the site's login URL). */
+  #onRequest(request: Request): void {
+    if (this.#watching || request.method() !== 'POST' || !request.isNavigationRequest()) return;
+    try {
+      if (request.frame() !== this.page.mainFrame()) return;
+      const url = new URL(request.url());
+      const where = `${url.origin}${url.pathname}`;
+      const known = this.#init.loginUrls;
+      if (!known.includes(where) && known.length < MAX_LOGIN_URLS) known.push(where);
+    } catch {
+      // a request without a frame (service worker) or an odd URL: not a login form's
+    }
   }
 
   #onResponse(response: Response): void {
@@ -175,9 +199,10 @@ export class PooledBrowserSession implements BrowserSession {
     observing.catch((error: unknown) => {
       if (verdictOf(error) === undefined) return;
       this.#expiry ??= error;
-      // Nothing more the operation does on a logged-out page is worth waiting for: closing it
-      // ends its pending waits now, and the pool reruns it on a fresh session.
-      void this.page.close().catch(() => {});
+      // Nothing more the operation does on a logged-out page is worth waiting for. The pool
+      // stops waiting for it at once; closing the context ends its pending waits too. (Closing
+      // just the page can stay pending while a form post's answer is being committed.)
+      void this.context.close().catch(() => {});
     });
     return observing;
   }
@@ -185,6 +210,7 @@ export class PooledBrowserSession implements BrowserSession {
   #describe(response: Response): ObservedResponse {
     const seq = this.#documentSeq;
     let text: Promise<string> | undefined;
+    let html: Promise<string> | undefined;
     return {
       status: response.status(),
       url: response.url(),
@@ -193,7 +219,26 @@ export class PooledBrowserSession implements BrowserSession {
         text ??= this.#readText(seq);
         return text;
       },
+      html: () => {
+        html ??= this.#readHtml(seq);
+        return html;
+      },
+      loginUrls: this.#init.loginUrls,
     };
+  }
+
+  /** The markup of the document `seq`, or '' once that document is gone or unreadable. */
+  async #readHtml(seq: number): Promise<string> {
+    if (seq !== this.#documentSeq || this.page.isClosed()) return '';
+    try {
+      await this.page
+        .mainFrame()
+        .waitForLoadState('domcontentloaded', { timeout: this.#init.textTimeoutMs });
+      const html = await this.page.content();
+      return seq === this.#documentSeq ? html : '';
+    } catch {
+      return '';
+    }
   }
 
   /** The visible text of the document `seq`, or '' once that document is gone or unreadable. */
@@ -212,6 +257,9 @@ export class PooledBrowserSession implements BrowserSession {
     }
   }
 }
+
+/** How many places a login may post forms to before more are ignored. */
+const MAX_LOGIN_URLS = 8;
 
 /** The response's headers as `Headers`, with repeated ones (joined by newlines) split again. */
 function headersOf(response: Response): Headers {

@@ -3,6 +3,12 @@ import type { CookieJar } from 'tough-cookie';
 import { type Dispatcher, request } from 'undici';
 import { readOnce } from '../detectors.js';
 import type { ObservedResponse } from '../kind.js';
+import {
+  isConnectionFailure,
+  UNREACHABLE_RETRY_AFTER_SECONDS,
+  UpstreamUnreachableError,
+} from '../unreachable.js';
+import { startDeadline } from './deadline.js';
 
 export interface HttpRequestInit {
   /** Default GET. */
@@ -50,21 +56,35 @@ export interface ClientConfig {
   dispatcher: Dispatcher;
   headers: Record<string, string>;
   maxRedirects: number;
+  /** The bound of each request (each redirect hop), body included. */
   requestTimeoutMs: number;
+  /** Where this kind's logins sent their credentials, for the default login-page detector. */
+  loginUrls: readonly string[];
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** The session a request is sent for. */
+export interface SendingSession {
+  /** The pool key, named by the typed error of an unreachable upstream. */
+  key: string;
+  /** Aborted when the session is retired or the pool closes. */
+  signal: AbortSignal;
+}
+
 /**
  * Sends one request, following redirects by hand so that cookies set on a 302 are kept and every
  * hop is shown to `observe` (a redirect to the login page is detected before it is followed).
+ * Each hop, body included, must be over within `requestTimeoutMs`. An upstream that cannot be
+ * reached or does not answer in time rejects with `UpstreamUnreachableError`
+ * (`upstream-unavailable`), the low-level error as its cause.
  */
 export async function send(
   config: ClientConfig,
   jar: CookieJar,
   path: string | URL,
   init: HttpRequestInit,
-  sessionSignal: AbortSignal,
+  session: SendingSession,
   observe: ((response: ObservedResponse) => Promise<void>) | undefined,
 ): Promise<HttpResponse> {
   let url = new URL(path, config.baseUrl);
@@ -73,28 +93,52 @@ export async function send(
   let body = encodeBody(init, headers);
   for (const [name, value] of Object.entries(init.headers ?? {}))
     headers[name.toLowerCase()] = value;
-  const signal = init.signal ? AbortSignal.any([sessionSignal, init.signal]) : sessionSignal;
   let redirected = false;
   for (let hop = 0; ; hop++) {
-    const cookie = await jar.getCookieString(url.href);
-    const answer = await request(url, {
-      method: method as Dispatcher.HttpMethod,
-      headers: cookie ? { ...headers, cookie } : headers,
-      body: body ?? null,
-      dispatcher: config.dispatcher,
-      signal,
-      headersTimeout: config.requestTimeoutMs,
-      bodyTimeout: config.requestTimeoutMs,
-    });
-    await keepCookies(jar, answer.headers['set-cookie'], url.href);
+    const hopUrl = url;
+    const hopMethod = method;
+    const deadline = startDeadline(
+      config.requestTimeoutMs,
+      [session.signal, init.signal],
+      () => `${hopMethod} ${hopUrl.origin}${hopUrl.pathname}`,
+    );
+    let answer: Dispatcher.ResponseData;
+    let bytes: Buffer | undefined;
+    try {
+      const cookie = await jar.getCookieString(url.href);
+      answer = await request(url, {
+        method: method as Dispatcher.HttpMethod,
+        headers: cookie ? { ...headers, cookie } : headers,
+        body: body ?? null,
+        dispatcher: config.dispatcher,
+        signal: deadline.signal,
+        headersTimeout: config.requestTimeoutMs,
+        bodyTimeout: config.requestTimeoutMs,
+      });
+      await keepCookies(jar, answer.headers['set-cookie'], url.href);
+      if (followable(answer, init, hop, config)) await answer.body.dump();
+      else bytes = Buffer.from(await answer.body.arrayBuffer());
+    } catch (error) {
+      if (deadline.timedOut)
+        throw new UpstreamUnreachableError(
+          session.key,
+          UNREACHABLE_RETRY_AFTER_SECONDS,
+          deadline.timeoutError,
+        );
+      // Stopped by the session or the caller: their reason, as it is.
+      if (!session.signal.aborted && !init.signal?.aborted && isConnectionFailure(error))
+        throw new UpstreamUnreachableError(session.key, UNREACHABLE_RETRY_AFTER_SECONDS, error);
+      throw error;
+    } finally {
+      deadline.done();
+    }
     const responseHeaders = toHeaders(answer.headers);
     const location = answer.headers.location;
     const target =
       REDIRECTS.has(answer.statusCode) && typeof location === 'string'
         ? new URL(location, url)
         : undefined;
-    if (target && init.redirect !== 'manual' && hop < config.maxRedirects) {
-      await answer.body.dump();
+    if (bytes === undefined && target) {
       if (observe) {
         await observe({
           status: answer.statusCode,
@@ -102,6 +146,7 @@ export async function send(
           location: target.href,
           headers: responseHeaders,
           text: async () => '',
+          loginUrls: config.loginUrls,
         });
       }
       // As browsers do: 303, and 301/302 after a POST, continue as a GET without the body.
@@ -117,16 +162,9 @@ export async function send(
       redirected = true;
       continue;
     }
-    const bytes = Buffer.from(await answer.body.arrayBuffer());
-    const text = readOnce(async () => bytes.toString('utf8'));
-    const response = buffered(
-      answer.statusCode,
-      url.href,
-      redirected,
-      responseHeaders,
-      bytes,
-      text,
-    );
+    const kept = bytes ?? Buffer.alloc(0);
+    const text = readOnce(async () => kept.toString('utf8'));
+    const response = buffered(answer.statusCode, url.href, redirected, responseHeaders, kept, text);
     if (observe) {
       await observe({
         status: answer.statusCode,
@@ -134,10 +172,26 @@ export async function send(
         location: target?.href,
         headers: responseHeaders,
         text,
+        loginUrls: config.loginUrls,
       });
     }
     return response;
   }
+}
+
+/** Whether `answer` is a redirect this request follows (its body is then thrown away). */
+function followable(
+  answer: Dispatcher.ResponseData,
+  init: HttpRequestInit,
+  hop: number,
+  config: ClientConfig,
+): boolean {
+  return (
+    REDIRECTS.has(answer.statusCode) &&
+    typeof answer.headers.location === 'string' &&
+    init.redirect !== 'manual' &&
+    hop < config.maxRedirects
+  );
 }
 
 function encodeBody(

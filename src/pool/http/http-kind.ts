@@ -33,7 +33,7 @@ export interface HttpSessionKindOptions {
   concurrency?: number;
   /** Sent with every request (a User-Agent, Accept-Language). */
   headers?: Record<string, string>;
-  /** Waiting for the headers, and between body chunks. Default 30. */
+  /** Longest time one request (each redirect hop, body included) may take; then upstream-unavailable. Default 30. */
   requestTimeoutSeconds?: number;
   /** Redirects followed per request. Default 10. */
   maxRedirects?: number;
@@ -66,6 +66,7 @@ export function httpSessionKind(
   const refreshPath = options.refreshPath ?? probePath;
   const ownDispatcher = options.dispatcher === undefined;
   const dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000 });
+  const loginUrls: string[] = [];
   const config: ClientConfig = {
     baseUrl,
     dispatcher,
@@ -73,6 +74,7 @@ export function httpSessionKind(
     maxRedirects: options.maxRedirects ?? 10,
     requestTimeoutMs:
       checkSeconds(options.requestTimeoutSeconds ?? 30, 'requestTimeoutSeconds') * 1000,
+    loginUrls,
   };
   const concurrency = checkPositiveInteger(options.concurrency ?? 6, 'concurrency', 10_000);
 
@@ -80,8 +82,10 @@ export function httpSessionKind(
     key: ctx.key,
     baseUrl,
     jar,
-    fetch: (path: string | URL, init: HttpRequestInit = {}): Promise<HttpResponse> =>
-      send(config, jar, path, init, ctx.signal, observed ? ctx.observe : undefined),
+    fetch: (path: string | URL, init: HttpRequestInit = {}): Promise<HttpResponse> => {
+      if (!observed) noteLoginUrl(loginUrls, new URL(path, baseUrl), init);
+      return send(config, jar, path, init, ctx, observed ? ctx.observe : undefined);
+    },
   });
 
   /** GETs `path`; an expiry the detectors see is the verdict, a 5xx is a failed check. */
@@ -123,6 +127,20 @@ export function httpSessionKind(
       if (ownDispatcher) await dispatcher.close();
     },
   };
+}
+
+/** How many places a login may post credentials to before more are ignored (a runaway login). */
+const MAX_LOGIN_URLS = 8;
+
+/**
+ * Remembers where a login sent a body (its credentials): a logged-out session is typically sent
+ * back there, and the default detectors recognise a redirect to it.
+ */
+function noteLoginUrl(urls: string[], url: URL, init: HttpRequestInit): void {
+  const sendsBody = init.form !== undefined || init.json !== undefined || init.body !== undefined;
+  if (!sendsBody || (init.method ?? 'GET').toUpperCase() === 'GET') return;
+  const where = `${url.origin}${url.pathname}`;
+  if (!urls.includes(where) && urls.length < MAX_LOGIN_URLS) urls.push(where);
 }
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
