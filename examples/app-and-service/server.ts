@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { createSessionEngine } from '../../src/core/engine.js';
 import { sessionPlugin } from '../../src/fastify/index.js';
 import { createSqliteStore } from '../../src/sqlite/index.js';
-import { startService } from './service-process.js';
+import { startService } from '../shared/service-process.js';
 
 const PORT = Number(process.env.PORT ?? 3002);
 const SERVICE_PORT = process.env.SERVICE_PORT ?? '8082';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { accessTokenMiddleware, type SessionkeeperEnv } from '../../src/hono/index.js';
-import { startService } from './service-process.js';
+import { startService } from '../shared/service-process.js';
 
 const PORT = Number(process.env.PORT ?? 3003);
 const SERVICE_PORT = process.env.SERVICE_PORT ?? '8083';
