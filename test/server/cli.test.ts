@@ -157,7 +157,9 @@ describe('sessionkeeper serve', () => {
         expect(run.stderr.join('\n')).not.toContain('hunter2');
       }),
     );
-  });
+    // 19 processes each load the CLI through tsx (about 1.5 s of CPU apiece): on two busy cores
+    // that alone can take longer than the project's 30 s default.
+  }, 120_000);
 
   it('--access-token-ttl 3s answers accessTokenExpiresIn 3 (not 2), and the token stops verifying soon after', async () => {
     const store = `sqlite:${join(dir, 'short-ttl.db')}`;
