@@ -4,7 +4,7 @@ import { checkSubject } from '../core/input.js';
 import { validateKeyPrefix } from '../redis/keys.js';
 import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
 import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
-import { isWebhookUrl, shownUrl } from '../server/webhooks.js';
+import { isLinkLocalHost, isWebhookUrl, shownUrl } from '../server/webhooks.js';
 import { ConfigError } from './config-error.js';
 import { type ConfigFile, readConfigFile } from './config-file.js';
 import { parseDuration } from './duration.js';
@@ -25,7 +25,7 @@ export interface ServeConfig {
   /** Access and refresh tokens, as the engine's `tokens` option takes them. */
   tokens: ServeTokenConfig;
   /** Undefined when no webhook URL is configured. */
-  webhooks: { urls: string[]; secret: string } | undefined;
+  webhooks: { urls: string[]; secret: string; allowLinkLocal?: boolean } | undefined;
   eventLeaseSeconds: number;
   maxEventAttempts: number;
   metricsRequireApiKey: boolean;
@@ -207,6 +207,13 @@ export const SETTINGS = {
     secret: true,
     parse: (raw: string) => (raw.length >= MIN_WEBHOOK_SECRET_LENGTH ? raw : null),
   },
+  webhookAllowLinkLocal: {
+    flag: 'webhook-allow-link-local',
+    defaultText: 'false',
+    expected: 'true or false',
+    help: 'true: webhooks may go to link-local addresses (169.254.0.0/16, fe80::/10), where clouds serve instance metadata and credentials. Default: such URLs are refused at start-up and when a host name resolves to one.',
+    parse: booleanText,
+  },
   eventLease: {
     flag: 'event-lease',
     defaultText: '30s',
@@ -322,6 +329,13 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       `${webhookUrls.source} is set but ${envName(SETTINGS.webhookSecret.flag)} (or --${SETTINGS.webhookSecret.flag}) is not: webhook requests must be signed`,
     );
   }
+  const allowLinkLocal = resolve(SETTINGS.webhookAllowLinkLocal)?.value === true;
+  const metadataUrl = webhookUrls?.value.find((url) => isLinkLocalHost(new URL(url).hostname));
+  if (webhookUrls && metadataUrl && !allowLinkLocal) {
+    throw new ConfigError(
+      `invalid ${webhookUrls.source} "${shownUrl(metadataUrl)}": a link-local address (cloud metadata) is refused unless --${SETTINGS.webhookAllowLinkLocal.flag} is true`,
+    );
+  }
   const idle = required(resolve(SETTINGS.idleTimeout));
   const absolute = required(resolve(SETTINGS.absoluteTimeout));
   if (absolute.value < idle.value) {
@@ -351,7 +365,11 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       },
       webhooks:
         webhookUrls && webhookSecret
-          ? { urls: webhookUrls.value, secret: webhookSecret.value }
+          ? {
+              urls: webhookUrls.value,
+              secret: webhookSecret.value,
+              ...(allowLinkLocal ? { allowLinkLocal } : {}),
+            }
           : undefined,
       eventLeaseSeconds: required(resolve(SETTINGS.eventLease)).value,
       maxEventAttempts: required(resolve(SETTINGS.maxEventAttempts)).value,
