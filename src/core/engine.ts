@@ -35,7 +35,13 @@ import {
   secretMatches,
 } from './token.js';
 import { type TokenPair, TokenService } from './token-service.js';
-import type { EventType, Session, SessionData, SessionTiming } from './types.js';
+import {
+  EVENT_TYPES,
+  type EventType,
+  type Session,
+  type SessionData,
+  type SessionTiming,
+} from './types.js';
 
 export interface CreateSessionInput<Data extends SessionData = SessionData> {
   subject: string;
@@ -115,6 +121,8 @@ export interface EventListenerOptions {
 export type HeldWork<T> = Promise<T> | ((signal: AbortSignal) => Promise<T>);
 
 const MAX_LIST_LIMIT = 1000;
+/** The engine's own consumer group: logs every event once across the processes on a store. */
+export const LOG_EVENT_GROUP = 'sessionkeeper-log';
 const MAX_REASON_LENGTH = 64;
 
 /**
@@ -155,6 +163,11 @@ async function openDefaultStore(): Promise<SessionStore> {
 export class SessionEngine<Data extends SessionData = SessionData> {
   /** One dispatcher per consumer group with listeners in this process. */
   readonly #groups = new Map<string, EventDispatcher<Data>>();
+  /**
+   * The engine's own group, which logs each event once across every process on the store
+   * (created, expired with its age, revoked…), whether or not anyone else listens.
+   */
+  readonly #logGroup: EventDispatcher<Data>;
   readonly #tokens: TokenService;
   /** The access-token signing keys (made on first use, kept in the store). */
   readonly tokenKeys: Keyring;
@@ -168,6 +181,16 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     readonly clock: Clock,
     readonly logger: Logger,
   ) {
+    this.#logGroup = new EventDispatcher<Data>(store, clock, logger, {
+      group: LOG_EVENT_GROUP,
+      leaseMs: options.eventLeaseSeconds * 1000,
+      maxAttempts: options.maxEventAttempts,
+      batchSize: 100,
+      concurrency: 1,
+      retryDelaysMs: null,
+      logEvents: true,
+    });
+    for (const type of EVENT_TYPES) this.#logGroup.on(type, () => {});
     this.#tokens = new TokenService(store, clock, logger, options.tokens);
     this.tokenKeys = this.#tokens.keyring;
   }
@@ -427,12 +450,16 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 
   /**
    * Delivers waiting events to this process's listeners now, for `group` or every group with
-   * listeners here; resolves to how many were delivered (summed over groups).
+   * listeners here; resolves to how many were delivered (summed over groups). Without `group` the
+   * engine's own log group is drained too (not counted).
    */
   async deliverEvents(group?: string): Promise<number> {
     const dispatchers =
       group === undefined ? [...this.#groups.values()] : [this.#groups.get(checkEventGroup(group))];
-    const counts = await Promise.all(dispatchers.map((d) => d?.drain() ?? 0));
+    const [counts] = await Promise.all([
+      Promise.all(dispatchers.map((d) => d?.drain() ?? 0)),
+      group === undefined ? this.#logGroup.drain() : 0,
+    ]);
     return counts.reduce((sum, n) => sum + n, 0);
   }
 
@@ -441,7 +468,11 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    await Promise.allSettled([this.#sweeping, ...[...this.#groups.values()].map((d) => d.pending)]);
+    await Promise.allSettled([
+      this.#sweeping,
+      this.#logGroup.pending,
+      ...[...this.#groups.values()].map((d) => d.pending),
+    ]);
     await this.store.close();
   }
 
@@ -530,7 +561,7 @@ export class SessionEngine<Data extends SessionData = SessionData> {
         batchSize: checkPositiveInteger(options.batchSize ?? 100, 'batchSize', 10_000),
         concurrency: checkPositiveInteger(options.concurrency ?? 1, 'concurrency', 1000),
         retryDelaysMs: checkRetryDelays(options.retryDelaysMs),
-        logEvents: this.#groups.size === 0,
+        logEvents: false,
       });
       this.#groups.set(group, dispatcher);
     }

@@ -19,7 +19,7 @@ export interface DispatcherSettings {
   concurrency: number;
   /** Pause before the n-th redelivery (the last repeats); null: 1 s doubling, capped at the lease. */
   retryDelaysMs: readonly number[] | null;
-  /** Logs each event on its first delivery (one group per process does, so each is logged once). */
+  /** Logs each event on its first delivery (only the engine's log group does, so each is logged once). */
   logEvents: boolean;
 }
 
