@@ -222,7 +222,7 @@ function describeServiceAndApp(name: string, backend: () => Backend): void {
           .map((c) => c.event.session.id)
           .sort(),
       ).toEqual([...awayIds].sort());
-    });
+    }, 120_000); // several CLI starts: slow on a loaded machine
   });
 }
 

@@ -1,14 +1,20 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { webhookGroup } from '../../src/server/webhooks.js';
+import { createSqliteStore } from '../../src/sqlite/index.js';
 import { createSession, startHarness } from './harness.js';
 import { startReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
+const dir = mkdtempSync(join(tmpdir(), 'sk-webhook-receivers-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const close of cleanup.splice(0).reverse()) await close();
@@ -51,8 +57,9 @@ async function silentReceiver(): Promise<SilentReceiver> {
     url: `http://127.0.0.1:${port}/never`,
     connections,
     async close() {
+      if (!server.listening) return;
       for (const socket of sockets) socket.destroy();
-      server.close();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }
@@ -71,12 +78,20 @@ describe('webhooks: one queue per receiver', () => {
     expect(webhookGroup(url)).toMatch(/^webhook-[0-9a-f]{32}$/);
   });
 
-  it('a receiver that never answers delays only itself, and each attempt ends at its timeout despite forced GCs', async () => {
+  it('a receiver that never answers delays only itself, each attempt ends at its timeout despite forced GCs, and a restart loses nothing', async () => {
     const dead = await silentReceiver();
     cleanup.push(() => dead.close());
     const healthy = await receiver();
     const timeoutMs = 1000;
+    const path = join(dir, 'receivers.db');
+    const webhooks = {
+      urls: [dead.url, healthy.url],
+      secret: SECRET,
+      timeoutMs,
+      retryDelaysMs: [50],
+    };
     const h = await startHarness({
+      store: createSqliteStore({ path }),
       engine: {
         clock: systemClock,
         background: true,
@@ -84,16 +99,12 @@ describe('webhooks: one queue per receiver', () => {
         eventLeaseSeconds: 5,
         maxEventAttempts: 100,
       },
-      app: {
-        webhooks: {
-          urls: [dead.url, healthy.url],
-          secret: SECRET,
-          timeoutMs,
-          retryDelaysMs: [50],
-        },
-      },
+      app: { webhooks },
     });
-    cleanup.push(() => h.close());
+    let closed = false;
+    cleanup.push(async () => {
+      if (!closed) await h.close();
+    });
     // A full collection takes tens of ms in a test worker: every 0.5 s still runs several during
     // each attempt, which is what dropped the timeout of AbortSignal.any on Node 20.
     const gcs = setInterval(gc, 500);
@@ -125,5 +136,23 @@ describe('webhooks: one queue per receiver', () => {
     );
     expect(hanging).toEqual([]);
     expect(h.logs.join('\n')).toContain(`no answer within ${timeoutMs} ms`);
-  });
+
+    // The service restarts, and the receiver that never answered comes back on its port: its
+    // queue survived in the outbox, so it gets all 25 events; the healthy one gets nothing twice.
+    closed = true;
+    await h.close();
+    await dead.close();
+    const revived = await startReceiver({ port: Number(new URL(dead.url).port) });
+    cleanup.push(() => revived.close());
+    const again = await startHarness({
+      store: createSqliteStore({ path }),
+      engine: { clock: systemClock, background: true, eventPollIntervalSeconds: 0.1 },
+      app: { webhooks },
+    });
+    cleanup.push(() => again.close());
+    for (const id of ids) await revived.waitFor((hook) => hook.body.includes(id), 10_000);
+    expect(new Set(revived.received.map((r) => r.headers['webhook-id'])).size).toBe(25);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(new Set(healthy.received.map((r) => r.headers['webhook-id'])).size).toBe(25);
+  }, 90_000);
 });
