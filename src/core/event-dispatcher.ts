@@ -94,13 +94,14 @@ export class EventDispatcher<Data extends SessionData> {
           done.map((e) => e.id),
           group,
         );
+        // One call per distinct pause: a dead receiver's whole batch usually shares one.
+        const byDelay = new Map<number, string[]>();
         for (const event of failed) {
-          await this.store.retryEvents(
-            [event.id],
-            this.clock.now() + this.#retryDelayMs(event.attempts),
-            group,
-          );
+          const delay = this.#retryDelayMs(event.attempts);
+          byDelay.set(delay, [...(byDelay.get(delay) ?? []), event.id]);
         }
+        const nowMs = this.clock.now();
+        for (const [delay, ids] of byDelay) await this.store.retryEvents(ids, nowMs + delay, group);
         delivered += done.length;
         if (events.length < batchSize) break;
       }
