@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../core/errors.js';
 import {
   checkWebhookOptions,
+  checkWebhookTargets,
   isLinkLocalHost,
   LinkLocalRefusedError,
   refusingLinkLocal,
@@ -22,6 +23,8 @@ describe('link-local webhook targets (cloud metadata)', () => {
       '[::ffff:a9fe:a9fe]',
       '0:0:0:0:0:ffff:a9fe:1',
       new URL('http://[::ffff:169.254.169.254]/').hostname,
+      new URL('http://2852039166/').hostname, // decimal, as WHATWG URLs normalize it
+      new URL('http://0xa9.0xfe.0xa9.0xfe/').hostname,
     ]) {
       expect(isLinkLocalHost(host), host).toBe(true);
     }
@@ -77,5 +80,40 @@ describe('link-local webhook targets (cloud metadata)', () => {
     });
     expect((await resolve('fine.example', true)).address).toEqual(answers['fine.example']);
     expect((await resolve('nowhere.example', false)).error).toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('refuses at start-up a host name that resolves to a link-local address', async () => {
+    const answers: Record<string, LookupAddress[]> = {
+      'metadata.example': [{ address: '169.254.169.254', family: 4 }],
+      'fine.example': [{ address: '127.0.0.1', family: 4 }],
+    };
+    const resolver = (
+      hostname: string,
+      _options: unknown,
+      callback: (error: NodeJS.ErrnoException | null, found: LookupAddress[]) => void,
+    ) => {
+      const found = answers[hostname];
+      if (found) callback(null, found);
+      else callback(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }), []);
+    };
+    const options = (...urls: string[]) => ({ urls, secret });
+    await expect(
+      checkWebhookTargets(
+        options('http://fine.example/h', 'http://metadata.example/h?k=s'),
+        resolver,
+      ),
+    ).rejects.toThrow(
+      'webhooks.urls: http://metadata.example/h resolves to the link-local address 169.254.169.254 (cloud metadata), refused unless allowLinkLocal is set',
+    );
+    // Allowed explicitly; a name that does not resolve yet is checked again at each connection.
+    await expect(
+      checkWebhookTargets(
+        { ...options('http://metadata.example/h'), allowLinkLocal: true },
+        resolver,
+      ),
+    ).resolves.toBeUndefined();
+    await expect(
+      checkWebhookTargets(options('http://fine.example/h', 'http://later.example/h'), resolver),
+    ).resolves.toBeUndefined();
   });
 });

@@ -248,6 +248,36 @@ export function isLinkLocalHost(host: string): boolean {
   return isIP(mapped) === 4 ? mapped.startsWith('169.254.') : /^a9fe:[0-9a-f]{1,4}$/.test(mapped);
 }
 
+/**
+ * Resolves each webhook host name once (at start-up) and rejects with `ValidationError` naming
+ * `webhooks.urls` when one answers with a link-local address, unless `allowLinkLocal`. A name that
+ * does not resolve now (or not within 2 s) is let through: the receiver may come later, and every connection checks
+ * again (`refusingLinkLocal`).
+ */
+export async function checkWebhookTargets(
+  options: WebhookOptions,
+  resolve: Lookup = lookup,
+): Promise<void> {
+  if (options.allowLinkLocal === true) return;
+  for (const url of options.urls) {
+    const host = new URL(url).hostname;
+    if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) continue; // literals: checkWebhookOptions
+    // A resolver that takes long (no DNS yet) must not hold up start-up: past 2 s, go on.
+    let timer: NodeJS.Timeout | undefined;
+    const addresses = await new Promise<LookupAddress[]>((done) => {
+      timer = setTimeout(() => done([]), 2000);
+      resolve(host, { all: true }, (error, found) => done(error ? [] : found));
+    }).finally(() => clearTimeout(timer));
+    const refused = addresses.find((a) => isLinkLocalHost(a.address));
+    if (refused) {
+      throw new ValidationError(
+        'webhooks.urls',
+        `${shownUrl(url)} resolves to the link-local address ${refused.address} (cloud metadata), refused unless allowLinkLocal is set`,
+      );
+    }
+  }
+}
+
 export class LinkLocalRefusedError extends Error {
   constructor(host: string, address: string) {
     super(
