@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { type LookupAddress, type LookupOptions, lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { Agent, fetch as undiciFetch } from 'undici';
+import type { Agent, fetch as undiciFetch } from 'undici';
 import type { SessionEngine } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
@@ -139,12 +139,20 @@ export function registerWebhooks(
     ? options.retryDelaysMs
     : DEFAULT_RETRY_DELAYS_MS;
   const stop = new AbortController();
-  const agent = new Agent({
-    connect: {
-      timeout: timeoutMs,
-      ...(options.allowLinkLocal === true ? {} : { lookup: refusingLinkLocal() }),
-    },
-  });
+  // undici is loaded on the first delivery, so `serve` starts (and refuses bad flags) faster.
+  let transport: Promise<{ agent: Agent; fetch: typeof undiciFetch }> | undefined;
+  const connect = () => {
+    transport ??= import('undici').then(({ Agent, fetch }) => ({
+      agent: new Agent({
+        connect: {
+          timeout: timeoutMs,
+          ...(options.allowLinkLocal === true ? {} : { lookup: refusingLinkLocal() }),
+        },
+      }),
+      fetch,
+    }));
+    return transport;
+  };
   const registered: { group: string; listener: EventListener }[] = [];
 
   async function post(url: string, body: string, eventId: string): Promise<void> {
@@ -159,8 +167,9 @@ export function registerWebhooks(
     const onStop = () => controller.abort(new Error('the service is closing'));
     stop.signal.addEventListener('abort', onStop);
     try {
+      const { agent, fetch } = await connect();
       const timestamp = Math.floor(Date.now() / 1000);
-      const response = await undiciFetch(url, {
+      const response = await fetch(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -219,7 +228,7 @@ export function registerWebhooks(
       stop.abort();
       for (const { group, listener } of registered)
         for (const type of EVENT_TYPES) engine.off(type, listener, { group });
-      agent.close().catch(() => undefined);
+      transport?.then(({ agent }) => agent.close()).catch(() => undefined);
     },
   };
 }
