@@ -218,7 +218,7 @@ export const SETTINGS = {
     flag: 'event-lease',
     defaultText: '30s',
     expected: 'a duration such as 30s or 2m',
-    help: 'An event whose delivery did not finish (the process died mid-way) is delivered again after this long; failed deliveries are retried on each receiver\'s schedule (1 s doubling up to 5 min).',
+    help: "An event whose delivery did not finish (the process died mid-way) is delivered again after this long; failed deliveries are retried on each receiver's schedule (1 s doubling up to 5 min).",
     parse: duration,
   },
   maxEventAttempts: {
