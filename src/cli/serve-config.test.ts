@@ -221,6 +221,25 @@ describe('parseServeArgs: webhooks, limits, CORS, metrics, Redis prefix', () => 
     );
   });
 
+  it('refuses a link-local (cloud metadata) webhook unless --webhook-allow-link-local is true', () => {
+    const metadata = 'http://169.254.169.254/latest/meta-data/?token=t';
+    expect(() => config(['--webhook', metadata], { SESSIONKEEPER_WEBHOOK_SECRET: secret })).toThrow(
+      'invalid --webhook "http://169.254.169.254/latest/meta-data/": a link-local address (cloud metadata) is refused unless --webhook-allow-link-local is true',
+    );
+    expect(
+      config(['--webhook', metadata, '--webhook-allow-link-local', 'true'], {
+        SESSIONKEEPER_WEBHOOK_SECRET: secret,
+      }).webhooks,
+    ).toEqual({ urls: [metadata], secret, allowLinkLocal: true });
+    expect(
+      config([], {
+        SESSIONKEEPER_WEBHOOK: 'http://[fe80::1]/h',
+        SESSIONKEEPER_WEBHOOK_SECRET: secret,
+        SESSIONKEEPER_WEBHOOK_ALLOW_LINK_LOCAL: 'true',
+      }).webhooks?.allowLinkLocal,
+    ).toBe(true);
+  });
+
   it('reads event delivery, rate limit, CORS and metrics settings', () => {
     const parsed = config(
       [

@@ -5,7 +5,7 @@ import { validateKeyPrefix } from '../redis/keys.js';
 import { LOG_LEVELS, type LogLevel } from '../server/logger.js';
 import { DEFAULT_STORE_URL, parseStoreUrl, type StoreSpec } from '../server/store-url.js';
 import { parseTrustProxy } from '../server/trust-proxy.js';
-import { isWebhookUrl, shownUrl } from '../server/webhooks.js';
+import { isLinkLocalHost, isWebhookUrl, shownUrl } from '../server/webhooks.js';
 import { ConfigError } from './config-error.js';
 import { type ConfigFile, readConfigFile } from './config-file.js';
 import { parseDuration } from './duration.js';
@@ -26,7 +26,7 @@ export interface ServeConfig {
   /** Access and refresh tokens, as the engine's `tokens` option takes them. */
   tokens: ServeTokenConfig;
   /** Undefined when no webhook URL is configured. */
-  webhooks: { urls: string[]; secret: string } | undefined;
+  webhooks: { urls: string[]; secret: string; allowLinkLocal?: boolean } | undefined;
   eventLeaseSeconds: number;
   maxEventAttempts: number;
   metricsRequireApiKey: boolean;
@@ -210,18 +210,25 @@ export const SETTINGS = {
     secret: true,
     parse: (raw: string) => (raw.length >= MIN_WEBHOOK_SECRET_LENGTH ? raw : null),
   },
+  webhookAllowLinkLocal: {
+    flag: 'webhook-allow-link-local',
+    defaultText: 'false',
+    expected: 'true or false',
+    help: 'true: webhooks may go to link-local addresses (169.254.0.0/16, fe80::/10), where clouds serve instance metadata and credentials. Default: such URLs are refused at start-up and when a host name resolves to one.',
+    parse: booleanText,
+  },
   eventLease: {
     flag: 'event-lease',
     defaultText: '30s',
     expected: 'a duration such as 30s or 2m',
-    help: 'An event whose delivery (webhooks) did not succeed is delivered again after this long.',
+    help: "An event whose delivery did not finish (the process died mid-way) is delivered again after this long; failed deliveries are retried on each receiver's schedule (1 s doubling up to 5 min).",
     parse: duration,
   },
   maxEventAttempts: {
     flag: 'max-event-attempts',
     defaultText: '10',
     expected: 'a whole number of at least 1',
-    help: 'Deliveries of an event before it is dropped with an error log; with --event-lease this is how long a webhook receiver may be down without losing events.',
+    help: 'Attempts per webhook receiver before an event is dropped for it with an error log; 10 covers about 8.5 minutes of receiver outage.',
     parse: positiveInteger,
   },
   rateLimitFailures: {
@@ -332,6 +339,13 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       `${webhookUrls.source} is set but ${envName(SETTINGS.webhookSecret.flag)} (or --${SETTINGS.webhookSecret.flag}) is not: webhook requests must be signed`,
     );
   }
+  const allowLinkLocal = resolve(SETTINGS.webhookAllowLinkLocal)?.value === true;
+  const metadataUrl = webhookUrls?.value.find((url) => isLinkLocalHost(new URL(url).hostname));
+  if (webhookUrls && metadataUrl && !allowLinkLocal) {
+    throw new ConfigError(
+      `invalid ${webhookUrls.source} "${shownUrl(metadataUrl)}": a link-local address (cloud metadata) is refused unless --${SETTINGS.webhookAllowLinkLocal.flag} is true`,
+    );
+  }
   const idle = required(resolve(SETTINGS.idleTimeout));
   const absolute = required(resolve(SETTINGS.absoluteTimeout));
   if (absolute.value < idle.value) {
@@ -361,7 +375,11 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
       },
       webhooks:
         webhookUrls && webhookSecret
-          ? { urls: webhookUrls.value, secret: webhookSecret.value }
+          ? {
+              urls: webhookUrls.value,
+              secret: webhookSecret.value,
+              ...(allowLinkLocal ? { allowLinkLocal } : {}),
+            }
           : undefined,
       eventLeaseSeconds: required(resolve(SETTINGS.eventLease)).value,
       maxEventAttempts: required(resolve(SETTINGS.maxEventAttempts)).value,

@@ -10,7 +10,7 @@ import { createLogDestination, type LogDestination } from '../server/log-destina
 import { createServerLogger } from '../server/logger.js';
 import { createServerMetrics, eventGatedStore, timedStore } from '../server/metrics.js';
 import { openStore } from '../server/store-url.js';
-import { shownUrl } from '../server/webhooks.js';
+import { checkWebhookTargets, shownUrl, type WebhookOptions } from '../server/webhooks.js';
 import { dataDirectory, loadOrCreateApiKey } from './api-key-file.js';
 import { ConfigError } from './config-error.js';
 import { envName, SETTINGS, type ServeConfig } from './serve-config.js';
@@ -46,6 +46,7 @@ export async function startService(
   const logDestination = createLogDestination();
   const logger = createServerLogger(config.logLevel, logDestination);
   const storeName = config.storeSpec.location;
+  if (config.webhooks) await checkWebhookHosts(config.webhooks);
   // The store is opened and the engine started (reading the signing keys) before an API key is
   // generated, so a failed start shows no key.
   const metrics = createServerMetrics({ processMetrics: true });
@@ -201,6 +202,18 @@ async function startEngine(
  * value against the store (a key-encryption secret that does not open the stored keys, or none
  * where the keys are encrypted). Named by the setting the operator controls, never by value.
  */
+/** A webhook host name that resolves to a link-local address refuses start-up naming --webhook. */
+async function checkWebhookHosts(webhooks: WebhookOptions): Promise<void> {
+  try {
+    await checkWebhookTargets(webhooks);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ConfigError(
+      `invalid --${SETTINGS.webhook.flag}: ${error.message.slice(error.field.length + 2).replace('allowLinkLocal is set', `--${SETTINGS.webhookAllowLinkLocal.flag} is true`)}`,
+    );
+  }
+}
+
 function engineOptionError(error: ValidationError, config: ServeConfig): ConfigError {
   const detail = error.message.slice(error.field.length + 2);
   if (error.field === 'tokens.keyEncryptionSecret') {

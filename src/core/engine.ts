@@ -24,7 +24,7 @@ import {
   touchIntervalMs,
 } from './options.js';
 import { timingOf, toSession } from './session-view.js';
-import type { SessionStore } from './store.js';
+import { checkEventGroup, DEFAULT_EVENT_GROUP, type SessionStore } from './store.js';
 import {
   formatSessionToken,
   generateSecret,
@@ -35,7 +35,13 @@ import {
   secretMatches,
 } from './token.js';
 import { type TokenPair, TokenService } from './token-service.js';
-import type { EventType, Session, SessionData, SessionTiming } from './types.js';
+import {
+  EVENT_TYPES,
+  type EventType,
+  type Session,
+  type SessionData,
+  type SessionTiming,
+} from './types.js';
 
 export interface CreateSessionInput<Data extends SessionData = SessionData> {
   subject: string;
@@ -91,10 +97,32 @@ export interface SweepSummary {
   purged: number;
 }
 
+/** Which consumer group a listener belongs to, and how that group is delivered to. */
+export interface EventListenerOptions {
+  /**
+   * The consumer group (1 to 64 of A-Z a-z 0-9 : _ . -). Every group receives every event; the
+   * instances of one group (processes with listeners in it, on one store) share them. Default
+   * `default`: the app's own listeners.
+   */
+  group?: string;
+  /** Events the group claims per store call. Set by the group's first listener. Default 100. */
+  batchSize?: number;
+  /** Events of one batch delivered at once. Set by the group's first listener. Default 1 (in order). */
+  concurrency?: number;
+  /**
+   * The group's retry schedule in ms: the pause before the n-th redelivery of an event whose
+   * listener failed (the last entry repeats). Set by the group's first listener. Default 1 s,
+   * doubling, never more than `eventLeaseSeconds`.
+   */
+  retryDelaysMs?: readonly number[];
+}
+
 /** Work that runs while a session is held; the signal aborts if the session ends meanwhile. */
 export type HeldWork<T> = Promise<T> | ((signal: AbortSignal) => Promise<T>);
 
 const MAX_LIST_LIMIT = 1000;
+/** The engine's own consumer group: logs every event once across the processes on a store. */
+export const LOG_EVENT_GROUP = 'sessionkeeper-log';
 const MAX_REASON_LENGTH = 64;
 
 /**
@@ -133,7 +161,13 @@ async function openDefaultStore(): Promise<SessionStore> {
 }
 
 export class SessionEngine<Data extends SessionData = SessionData> {
-  readonly #events: EventDispatcher<Data>;
+  /** One dispatcher per consumer group with listeners in this process. */
+  readonly #groups = new Map<string, EventDispatcher<Data>>();
+  /**
+   * The engine's own group, which logs each event once across every process on the store
+   * (created, expired with its age, revoked…), whether or not anyone else listens.
+   */
+  readonly #logGroup: EventDispatcher<Data>;
   readonly #tokens: TokenService;
   /** The access-token signing keys (made on first use, kept in the store). */
   readonly tokenKeys: Keyring;
@@ -147,10 +181,16 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     readonly clock: Clock,
     readonly logger: Logger,
   ) {
-    this.#events = new EventDispatcher<Data>(store, clock, logger, {
+    this.#logGroup = new EventDispatcher<Data>(store, clock, logger, {
+      group: LOG_EVENT_GROUP,
       leaseMs: options.eventLeaseSeconds * 1000,
       maxAttempts: options.maxEventAttempts,
+      batchSize: 100,
+      concurrency: 1,
+      retryDelaysMs: null,
+      logEvents: true,
     });
+    for (const type of EVENT_TYPES) this.#logGroup.on(type, () => {});
     this.#tokens = new TokenService(store, clock, logger, options.tokens);
     this.tokenKeys = this.#tokens.keyring;
   }
@@ -375,14 +415,19 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     }
   }
 
-  /** Listens for a lifecycle event. Listeners may be async; a throw means redelivery later. */
-  on(type: EventType, listener: EventListener<Data>): this {
-    this.#events.on(type, listener);
+  /**
+   * Listens for a lifecycle event in a consumer group (`options.group`, default `default`).
+   * Listeners may be async; a throw means redelivery to the group later. The group acknowledges
+   * events of types it has no listener for. Instances of one group should register the same
+   * listeners.
+   */
+  on(type: EventType, listener: EventListener<Data>, options: EventListenerOptions = {}): this {
+    this.#group(options).on(type, listener);
     return this;
   }
 
-  off(type: EventType, listener: EventListener<Data>): this {
-    this.#events.off(type, listener);
+  off(type: EventType, listener: EventListener<Data>, options: EventListenerOptions = {}): this {
+    this.#groups.get(checkEventGroup(options.group ?? DEFAULT_EVENT_GROUP))?.off(type, listener);
     return this;
   }
 
@@ -391,8 +436,8 @@ export class SessionEngine<Data extends SessionData = SessionData> {
    * session's data as it was, e.g. to delete the files it owned. Durable: a cleanup that throws or
    * is interrupted by a crash runs again.
    */
-  onSessionEnded(cleanup: EventListener<Data>): this {
-    for (const type of ['expired', 'revoked', 'evicted'] as const) this.#events.on(type, cleanup);
+  onSessionEnded(cleanup: EventListener<Data>, options: EventListenerOptions = {}): this {
+    for (const type of ['expired', 'revoked', 'evicted'] as const) this.on(type, cleanup, options);
     return this;
   }
 
@@ -404,9 +449,19 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     return this.#sweeping;
   }
 
-  /** Delivers waiting events to listeners now; resolves to how many were delivered. */
-  deliverEvents(): Promise<number> {
-    return this.#events.drain();
+  /**
+   * Delivers waiting events to this process's listeners now, for `group` or every group with
+   * listeners here; resolves to how many were delivered (summed over groups). Without `group` the
+   * engine's own log group is drained too (not counted).
+   */
+  async deliverEvents(group?: string): Promise<number> {
+    const dispatchers =
+      group === undefined ? [...this.#groups.values()] : [this.#groups.get(checkEventGroup(group))];
+    const [counts] = await Promise.all([
+      Promise.all(dispatchers.map((d) => d?.drain() ?? 0)),
+      group === undefined ? this.#logGroup.drain() : 0,
+    ]);
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 
   /** Stops background work, waits for work in flight, and closes the store. */
@@ -414,7 +469,11 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    await Promise.allSettled([this.#sweeping, this.#events.pending]);
+    await Promise.allSettled([
+      this.#sweeping,
+      this.#logGroup.pending,
+      ...[...this.#groups.values()].map((d) => d.pending),
+    ]);
     await this.store.close();
   }
 
@@ -465,6 +524,16 @@ export class SessionEngine<Data extends SessionData = SessionData> {
       await yieldToEventLoop(); // let validations run between batches
     }
     if (total.expired > 0) this.#kickEvents();
+    // Groups that stopped claiming long ago no longer hold events in the outbox.
+    const forgotten = await this.store.forgetEventGroups(
+      this.clock.now() - this.options.eventGroupRetentionSeconds * 1000,
+    );
+    if (forgotten.length > 0) {
+      this.logger.warn(
+        { groups: forgotten, retentionSeconds: this.options.eventGroupRetentionSeconds },
+        'event consumer groups forgotten: they claimed no event within the retention',
+      );
+    }
     if (total.expired + total.purged > 0) {
       this.logger.info(
         { ...total, active: await this.store.countActive(this.clock.now()) },
@@ -476,15 +545,34 @@ export class SessionEngine<Data extends SessionData = SessionData> {
 
   #kickEvents(): void {
     if (!this.options.background || this.#closed) return;
-    this.#events
-      .drain()
-      .catch((err: unknown) => this.logger.warn({ err }, 'event delivery failed; will retry'));
+    this.deliverEvents().catch((err: unknown) =>
+      this.logger.warn({ err }, 'event delivery failed; will retry'),
+    );
+  }
+
+  /** The dispatcher of a listener's group, made on the group's first listener. */
+  #group(options: EventListenerOptions): EventDispatcher<Data> {
+    const group = checkEventGroup(options.group ?? DEFAULT_EVENT_GROUP);
+    let dispatcher = this.#groups.get(group);
+    if (!dispatcher) {
+      dispatcher = new EventDispatcher<Data>(this.store, this.clock, this.logger, {
+        group,
+        leaseMs: this.options.eventLeaseSeconds * 1000,
+        maxAttempts: this.options.maxEventAttempts,
+        batchSize: checkPositiveInteger(options.batchSize ?? 100, 'batchSize', 10_000),
+        concurrency: checkPositiveInteger(options.concurrency ?? 1, 'concurrency', 1000),
+        retryDelaysMs: checkRetryDelays(options.retryDelaysMs),
+        logEvents: false,
+      });
+      this.#groups.set(group, dispatcher);
+    }
+    return dispatcher;
   }
 
   /**
    * Starts the sweeper and event delivery when `background` is on. `createSessionEngine` calls it
    * once the engine is ready, on the next turn, so listeners registered right after creation
-   * see every event (an event claimed with no listener would be acknowledged unseen).
+   * see every event (a group acknowledges events of types it has no listener for).
    */
   startBackground(): void {
     if (this.#closed || !this.options.background || this.#timers.length > 0) return;
@@ -498,7 +586,7 @@ export class SessionEngine<Data extends SessionData = SessionData> {
       run();
     };
     every(this.options.sweepIntervalSeconds, () => this.sweep(), 'sweep');
-    every(this.options.eventPollIntervalSeconds, () => this.#events.drain(), 'event delivery');
+    every(this.options.eventPollIntervalSeconds, () => this.deliverEvents(), 'event delivery');
   }
 }
 
@@ -510,6 +598,18 @@ function checkId(id: unknown): string {
     );
   }
   return id;
+}
+
+function checkRetryDelays(delays: unknown): readonly number[] | null {
+  if (delays === undefined) return null;
+  if (
+    !Array.isArray(delays) ||
+    delays.length === 0 ||
+    !delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0)
+  ) {
+    throw new ValidationError('retryDelaysMs', 'must be a non-empty list of ms, each 0 or more');
+  }
+  return [...delays];
 }
 
 function checkReason(reason: unknown): string {

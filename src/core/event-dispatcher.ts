@@ -9,16 +9,30 @@ export type EventListener<Data extends SessionData = SessionData> = (
 ) => void | Promise<void>;
 
 export interface DispatcherSettings {
+  /** The consumer group this dispatcher claims for. */
+  group: string;
   leaseMs: number;
   maxAttempts: number;
+  /** Events claimed per store call. */
+  batchSize: number;
+  /** Events of one batch delivered at once (1: one after the other, in order). */
+  concurrency: number;
+  /** Pause before the n-th redelivery (the last repeats); null: 1 s doubling, capped at the lease. */
+  retryDelaysMs: readonly number[] | null;
+  /** Logs each event on its first delivery (only the engine's log group does, so each is logged once). */
+  logEvents: boolean;
 }
 
-const BATCH_SIZE = 100;
+/** First retry 1 s after a failure, doubling each time, never later than the lease. */
+const FIRST_RETRY_MS = 1000;
 
 /**
- * Drains the store's durable outbox into listeners. An event is acknowledged only after every
- * listener for it has finished, so a crash or a failing listener means redelivery (at least once),
- * never loss; with several instances each event goes to one of them.
+ * Drains the store's durable outbox into the listeners of one consumer group. An event is
+ * acknowledged for the group only after every listener for it has finished, so a crash or a
+ * failing listener means redelivery to the group (at least once), never loss. Instances of one
+ * group share the work: each event goes to one of them. A dispatcher with no listener claims
+ * nothing. A failed event is retried on the group's schedule (default 1 s, 2 s, 4 s… capped at the
+ * lease) until `maxAttempts`, then dropped with an error log.
  */
 export class EventDispatcher<Data extends SessionData> {
   readonly #listeners = new Map<EventType, Set<EventListener<Data>>>();
@@ -29,7 +43,7 @@ export class EventDispatcher<Data extends SessionData> {
     private readonly store: SessionStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly settings: DispatcherSettings,
+    readonly settings: DispatcherSettings,
   ) {}
 
   on(type: EventType, listener: EventListener<Data>): void {
@@ -40,6 +54,12 @@ export class EventDispatcher<Data extends SessionData> {
 
   off(type: EventType, listener: EventListener<Data>): void {
     this.#listeners.get(type)?.delete(listener);
+  }
+
+  /** True while any listener is registered: only then does the group claim events. */
+  get listening(): boolean {
+    for (const set of this.#listeners.values()) if (set.size > 0) return true;
+    return false;
   }
 
   /** Delivers everything waiting; concurrent calls share one drain. Resolves to the number delivered. */
@@ -60,24 +80,55 @@ export class EventDispatcher<Data extends SessionData> {
   }
 
   async #drainLoop(): Promise<number> {
+    const { group, batchSize, leaseMs } = this.settings;
     let delivered = 0;
     do {
       this.#again = false;
-      for (;;) {
-        const events = await this.store.claimEvents(
-          this.clock.now(),
-          BATCH_SIZE,
-          this.settings.leaseMs,
-        );
+      while (this.listening) {
+        const events = await this.store.claimEvents(this.clock.now(), batchSize, leaseMs, group);
         if (events.length === 0) break;
-        const done: string[] = [];
-        for (const event of events) if (await this.#deliver(event)) done.push(event.id);
-        await this.store.ackEvents(done);
+        const outcomes = await this.#deliverAll(events);
+        const done = events.filter((_, k) => outcomes[k]);
+        const failed = events.filter((_, k) => !outcomes[k]);
+        await this.store.ackEvents(
+          done.map((e) => e.id),
+          group,
+        );
+        // One call per distinct pause: a dead receiver's whole batch usually shares one.
+        const byDelay = new Map<number, string[]>();
+        for (const event of failed) {
+          const delay = this.#retryDelayMs(event.attempts);
+          byDelay.set(delay, [...(byDelay.get(delay) ?? []), event.id]);
+        }
+        const nowMs = this.clock.now();
+        for (const [delay, ids] of byDelay) await this.store.retryEvents(ids, nowMs + delay, group);
         delivered += done.length;
-        if (events.length < BATCH_SIZE) break;
+        if (events.length < batchSize) break;
       }
     } while (this.#again);
     return delivered;
+  }
+
+  #retryDelayMs(attempts: number): number {
+    const schedule = this.settings.retryDelaysMs;
+    if (schedule === null) return Math.min(this.settings.leaseMs, FIRST_RETRY_MS * 2 ** attempts);
+    return schedule[Math.min(attempts, schedule.length - 1)] ?? 0;
+  }
+
+  /** Delivers a batch, `concurrency` events at a time; true for each event finished with. */
+  async #deliverAll(events: readonly StoredEvent[]): Promise<boolean[]> {
+    const outcomes: boolean[] = new Array(events.length).fill(false);
+    let next = 0;
+    const worker = async () => {
+      for (let k = next++; k < events.length; k = next++) {
+        const event = events[k];
+        if (event) outcomes[k] = await this.#deliver(event);
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.settings.concurrency, events.length) }, worker),
+    );
+    return outcomes;
   }
 
   /** True when the event is finished with (delivered, or dropped after too many failures). */
@@ -89,9 +140,10 @@ export class EventDispatcher<Data extends SessionData> {
       reason: stored.reason,
       session: toSession<Data>(stored.session),
     };
-    if (stored.attempts === 0) this.#log(event);
+    if (stored.attempts === 0 && this.settings.logEvents) this.#log(event);
+    const { group } = this.settings;
     let failed = false;
-    for (const listener of this.#listeners.get(stored.type) ?? []) {
+    for (const listener of [...(this.#listeners.get(stored.type) ?? [])]) {
       try {
         await listener(event);
       } catch (err) {
@@ -99,6 +151,7 @@ export class EventDispatcher<Data extends SessionData> {
         this.logger.error(
           {
             err,
+            group,
             eventId: event.id,
             type: event.type,
             sessionId: event.session.id,
@@ -111,6 +164,7 @@ export class EventDispatcher<Data extends SessionData> {
     if (failed && stored.attempts + 1 >= this.settings.maxAttempts) {
       this.logger.error(
         {
+          group,
           eventId: event.id,
           type: event.type,
           sessionId: event.session.id,

@@ -8,6 +8,7 @@ export { decodeCursor, encodeCursor } from './cursor.js';
 export type {
   CreatedSession,
   CreateSessionInput,
+  EventListenerOptions,
   HeldWork,
   RefreshResult,
   SessionInfo,
@@ -61,6 +62,7 @@ export type {
   StoredEvent,
   SweepResult,
 } from './store.js';
+export { checkEventGroup, DEFAULT_EVENT_GROUP } from './store.js';
 export {
   generateSessionId,
   isValidSessionId,

@@ -39,6 +39,13 @@ export interface SessionEngineOptions {
   eventLeaseSeconds?: number;
   /** Deliveries of an event whose listener keeps failing, before it is dropped with an error log. Default 10. */
   maxEventAttempts?: number;
+  /**
+   * A consumer group that claims nothing for this many seconds (every instance of it stopped) is
+   * forgotten by the sweeper: the outbox stops keeping events for it, and if it comes back it
+   * starts with what the outbox still holds. Within it, a group catches up on every event it
+   * missed. Default 86400 (24 h).
+   */
+  eventGroupRetentionSeconds?: number;
   /** Runs the sweeper and event delivery on timers (unref'd). Default true; tests call `sweep()` / `deliverEvents()`. */
   background?: boolean;
   /** Access and refresh tokens. */
@@ -106,6 +113,7 @@ export interface ResolvedOptions {
   eventPollIntervalSeconds: number;
   eventLeaseSeconds: number;
   maxEventAttempts: number;
+  eventGroupRetentionSeconds: number;
   background: boolean;
 }
 
@@ -147,6 +155,10 @@ export function resolveOptions(options: SessionEngineOptions): ResolvedOptions {
       options.maxEventAttempts ?? 10,
       'maxEventAttempts',
       1000,
+    ),
+    eventGroupRetentionSeconds: checkSeconds(
+      options.eventGroupRetentionSeconds ?? 86400,
+      'eventGroupRetentionSeconds',
     ),
     background: options.background ?? true,
   };

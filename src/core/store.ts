@@ -1,3 +1,4 @@
+import { ValidationError } from './errors.js';
 import type { EventType, SessionStatus } from './types.js';
 
 /**
@@ -104,6 +105,22 @@ export interface StoredEvent {
   session: SessionSnapshot;
   /** How many times this event has been claimed before (0 on first delivery). */
   attempts: number;
+}
+
+/** The consumer group of `engine.on(…)` without a group: the app's own listeners. */
+export const DEFAULT_EVENT_GROUP = 'default';
+
+const EVENT_GROUP_PATTERN = /^[A-Za-z0-9:_.-]{1,64}$/;
+
+/**
+ * A consumer group's name, checked: it goes into store keys, so 1 to 64 of A-Z a-z 0-9 : _ . -
+ * (never braces or glob characters). Throws `ValidationError` naming `group` otherwise.
+ */
+export function checkEventGroup(group: unknown): string {
+  if (typeof group !== 'string' || !EVENT_GROUP_PATTERN.test(group)) {
+    throw new ValidationError('group', 'must be 1 to 64 characters of A-Z a-z 0-9 : _ . -');
+  }
+  return group;
 }
 
 export type LimitPolicy = 'evict' | 'refuse';
@@ -253,14 +270,40 @@ export interface SessionStore {
   saveKeyring(expectedVersion: number, json: string): Promise<boolean>;
 
   /**
-   * Claims up to `limit` outbox events that nobody holds (never claimed, or claimed more than
-   * `leaseMs` ago by a consumer that never acknowledged them), oldest first, and holds them for
-   * `leaseMs`. Of concurrent claimers, each event goes to exactly one.
+   * Claims for consumer group `group` (default `DEFAULT_EVENT_GROUP`) up to `limit` outbox events
+   * that the group has not acknowledged and that no instance of the group holds: first claims
+   * whose hold ran out (oldest first; `attempts` counts the earlier claims by this group), then
+   * events the group never claimed, oldest first. Each is held for the group for `leaseMs`. Every
+   * group gets every event, independently of the others; of concurrent claimers of one group,
+   * each event goes to exactly one. Claiming registers the group (see `forgetEventGroups`): a
+   * group seen for the first time starts with every event still in the outbox.
    */
-  claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]>;
+  claimEvents(
+    nowMs: number,
+    limit: number,
+    leaseMs: number,
+    group?: string,
+  ): Promise<StoredEvent[]>;
 
-  /** Deletes delivered events from the outbox. Unknown ids are ignored. */
-  ackEvents(ids: readonly string[]): Promise<void>;
+  /**
+   * Marks events as delivered to `group`: the group never gets them again. An event is deleted
+   * once every registered group acknowledged it. Unknown ids are ignored.
+   */
+  ackEvents(ids: readonly string[], group?: string): Promise<void>;
+
+  /**
+   * Holds events `group` claimed until `retryAtMs` (epoch ms), after which they are claimable by
+   * the group again (its retry schedule). Ids the group does not hold are ignored.
+   */
+  retryEvents(ids: readonly string[], retryAtMs: number, group?: string): Promise<void>;
+
+  /**
+   * Forgets the groups that claimed nothing since `seenBeforeMs` (their claims and position go;
+   * events only they still needed are deleted) and returns their names. A forgotten group that
+   * claims again is a new group. With no group registered at all, events whose time is before
+   * `seenBeforeMs` are deleted too, so an outbox nobody reads stays bounded.
+   */
+  forgetEventGroups(seenBeforeMs: number): Promise<string[]>;
 
   /** Releases connections and file handles. Further calls reject. */
   close(): Promise<void>;

@@ -16,11 +16,21 @@ import type {
   StoredEvent,
   SweepResult,
 } from '../core/store.js';
+import { DEFAULT_EVENT_GROUP } from '../core/store.js';
 import type { EventType } from '../core/types.js';
 
 interface OutboxEntry {
   event: StoredEvent;
-  claimedAtMs: number | null;
+  /** Position in the outbox: groups' cursors count in it. */
+  seq: number;
+}
+
+/** One consumer group: how far it has claimed, what it holds, and when it last claimed. */
+interface GroupState {
+  cursor: number;
+  /** Event id -> until when (epoch ms) the group holds it, and how often it claimed it. */
+  claims: Map<string, { untilMs: number; attempts: number }>;
+  seenAtMs: number;
 }
 
 /**
@@ -32,6 +42,8 @@ export class MemoryStore implements SessionStore {
   readonly durable = false;
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #outbox = new Map<string, OutboxEntry>();
+  readonly #groups = new Map<string, GroupState>();
+  #seq = 0;
   #keyring: KeyringDocument | null = null;
   #closed = false;
   /** The store's own clock, on which the refresh grace window runs (see RefreshState). */
@@ -224,23 +236,79 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
-  async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
+  async claimEvents(
+    nowMs: number,
+    limit: number,
+    leaseMs: number,
+    group = DEFAULT_EVENT_GROUP,
+  ): Promise<StoredEvent[]> {
     this.#check();
+    let state = this.#groups.get(group);
+    if (!state) {
+      state = { cursor: 0, claims: new Map(), seenAtMs: nowMs };
+      this.#groups.set(group, state);
+    }
+    state.seenAtMs = nowMs;
     const claimed: StoredEvent[] = [];
+    const due = [...state.claims].filter(([, claim]) => claim.untilMs <= nowMs);
+    due.sort(([a], [b]) => (this.#outbox.get(a)?.seq ?? 0) - (this.#outbox.get(b)?.seq ?? 0));
+    for (const [id, claim] of due) {
+      if (claimed.length === limit) break;
+      const entry = this.#outbox.get(id);
+      if (!entry) {
+        state.claims.delete(id);
+        continue;
+      }
+      claim.attempts += 1;
+      claim.untilMs = nowMs + leaseMs;
+      claimed.push({ ...structuredClone(entry.event), attempts: claim.attempts });
+    }
     for (const entry of this.#outbox.values()) {
       if (claimed.length === limit) break;
-      if (entry.claimedAtMs !== null && entry.claimedAtMs + leaseMs > nowMs) continue;
-      const attempts = entry.claimedAtMs === null ? 0 : entry.event.attempts + 1;
-      entry.event = { ...entry.event, attempts };
-      entry.claimedAtMs = nowMs;
+      if (entry.seq <= state.cursor) continue;
+      state.cursor = entry.seq;
+      state.claims.set(entry.event.id, { untilMs: nowMs + leaseMs, attempts: 0 });
       claimed.push(structuredClone(entry.event));
     }
     return claimed;
   }
 
-  async ackEvents(ids: readonly string[]): Promise<void> {
+  async ackEvents(ids: readonly string[], group = DEFAULT_EVENT_GROUP): Promise<void> {
     this.#check();
-    for (const id of ids) this.#outbox.delete(id);
+    const state = this.#groups.get(group);
+    if (!state) return;
+    for (const id of ids) state.claims.delete(id);
+    this.#deleteDelivered();
+  }
+
+  async retryEvents(
+    ids: readonly string[],
+    retryAtMs: number,
+    group = DEFAULT_EVENT_GROUP,
+  ): Promise<void> {
+    this.#check();
+    const claims = this.#groups.get(group)?.claims;
+    for (const id of ids) {
+      const claim = claims?.get(id);
+      if (claim) claim.untilMs = retryAtMs;
+    }
+  }
+
+  async forgetEventGroups(seenBeforeMs: number): Promise<string[]> {
+    this.#check();
+    const forgotten: string[] = [];
+    for (const [name, state] of this.#groups) {
+      if (state.seenAtMs < seenBeforeMs) {
+        this.#groups.delete(name);
+        forgotten.push(name);
+      }
+    }
+    if (this.#groups.size === 0) {
+      for (const [id, entry] of this.#outbox) {
+        if (entry.event.atMs < seenBeforeMs) this.#outbox.delete(id);
+      }
+    } else this.#deleteDelivered();
+    return forgotten;
   }
 
   async close(): Promise<void> {
@@ -275,8 +343,19 @@ export class MemoryStore implements SessionStore {
     const id = randomUUID();
     this.#outbox.set(id, {
       event: { id, type, atMs, reason, session, attempts: 0 },
-      claimedAtMs: null,
+      seq: ++this.#seq,
     });
+  }
+
+  /** Deletes events every registered group acknowledged (none while no group is registered). */
+  #deleteDelivered(): void {
+    if (this.#groups.size === 0) return;
+    for (const [id, entry] of this.#outbox) {
+      for (const state of this.#groups.values()) {
+        if (entry.seq > state.cursor || state.claims.has(id)) return; // in order: stop at the first held
+      }
+      this.#outbox.delete(id);
+    }
   }
 
   #check(): void {

@@ -19,8 +19,10 @@ import { ValidationError } from '../core/errors.js';
  *                               under a global cap with policy evict: see lib.lua)
  *   <prefix>{sss}:sub      zset  active sessions by subject (lexicographic, <subjectTag><id>)
  *   <prefix>{sss}:ended    zset  ended sessions by endedAtMs (purge)
- *   <prefix>{sss}:ev/:evq/:evc   outbox: payloads, never-claimed ids, claimed ids
- *   <prefix>{outbox}:shards      hash  shards whose outbox may hold events (see redis-store.ts)
+ *   <prefix>{sss}:ev/:evl/…      outbox: payloads, the log, and each consumer group's cursor and
+ *                               claims (lib.lua lists them; :evq/:evc are the layout before groups)
+ *   <prefix>{outbox}:shards      hash  shards whose outbox may hold events (see outbox.ts)
+ *   <prefix>{outbox}:groups      hash  consumer groups -> last claim (see outbox.ts)
  *   <prefix>{keyring}            hash  the signing keyring: v version, j JSON (save-keyring.lua)
  */
 export const SHARD_COUNT = 1024;
@@ -121,6 +123,11 @@ export function shardKeys(prefix: string, shard: number): ShardKeys {
 
 export function outboxHintKey(prefix: string): string {
   return `${prefix}{outbox}:shards`;
+}
+
+/** The consumer groups reading the outbox: group -> its last claim (epoch ms). See outbox.ts. */
+export function outboxGroupsKey(prefix: string): string {
+  return `${prefix}{outbox}:groups`;
 }
 
 export function keyringKey(prefix: string): string {

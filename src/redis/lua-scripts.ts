@@ -17,6 +17,7 @@ export const SCRIPT_NAMES = [
   'oldest-active',
   'sweep',
   'claim-events',
+  'settle-events',
   'rotate-refresh',
   'forget-outbox-shards',
   'save-keyring',

@@ -14,6 +14,7 @@ import type {
   StoredEvent,
   SweepResult,
 } from '../core/store.js';
+import { checkEventGroup, DEFAULT_EVENT_GROUP } from '../core/store.js';
 import { pingAll } from './connection.js';
 import { allocate } from './fan-out.js';
 import { type GlobalLimitPlan, planGlobalLimit } from './global-limit.js';
@@ -305,14 +306,34 @@ export class RedisStore implements SessionStore {
     return reply === 1;
   }
 
-  async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
+  async claimEvents(
+    nowMs: number,
+    limit: number,
+    leaseMs: number,
+    group = DEFAULT_EVENT_GROUP,
+  ): Promise<StoredEvent[]> {
     this.#check();
-    return this.#outbox.claim(nowMs, limit, leaseMs);
+    return this.#outbox.claim(nowMs, limit, leaseMs, checkEventGroup(group));
   }
 
-  async ackEvents(ids: readonly string[]): Promise<void> {
+  async ackEvents(ids: readonly string[], group = DEFAULT_EVENT_GROUP): Promise<void> {
     this.#check();
-    await this.#outbox.ack(ids);
+    // The script's clock is unused by settling; the context still wants one.
+    await this.#outbox.ack(ids, checkEventGroup(group), Date.now());
+  }
+
+  async retryEvents(
+    ids: readonly string[],
+    retryAtMs: number,
+    group = DEFAULT_EVENT_GROUP,
+  ): Promise<void> {
+    this.#check();
+    await this.#outbox.retry(ids, retryAtMs, checkEventGroup(group));
+  }
+
+  async forgetEventGroups(seenBeforeMs: number): Promise<string[]> {
+    this.#check();
+    return this.#outbox.forget(seenBeforeMs, Date.now());
   }
 
   /** Closes the connection this store opened; a client passed in stays open for its owner. */

@@ -6,6 +6,7 @@ import { type AppOptions, buildApp } from './app.js';
 import { createServerLogger } from './logger.js';
 import { createServerMetrics, eventGatedStore, timedStore } from './metrics.js';
 import { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
+import { checkWebhookTargets } from './webhooks.js';
 
 export interface CreateServerOptions extends Omit<SessionEngineOptions, 'store'>, AppOptions {
   /** A store, or a store URL (`sqlite:<path>`, `redis://…`, `memory:` …). Default `sqlite:./data/sessionkeeper.db`. */
@@ -31,6 +32,7 @@ export async function createServer(options: CreateServerOptions = {}): Promise<F
     corsOrigins,
     ...engineOptions
   } = options;
+  if (webhooks) await checkWebhookTargets(webhooks); // before anything is opened
   const metrics = metricsOption ?? createServerMetrics();
   const logger = options.logger ?? createServerLogger();
   const opened =

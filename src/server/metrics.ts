@@ -61,6 +61,9 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
   };
 }
 
+/** The consumer group of the service's metrics (and event logs): shared by its instances. */
+export const SERVICE_EVENT_GROUP = 'sessionkeeper-service';
+
 /**
  * Adds the gauge read from the engine at scrape time and counts expirations from the engine's
  * `expired` events. Returns what undoes the listener.
@@ -79,8 +82,9 @@ export function attachEngineMetrics(metrics: ServerMetrics, engine: SessionEngin
   const onExpired: EventListener = (event) => {
     metrics.expirations.inc({ reason: event.reason ?? 'unknown' });
   };
-  engine.on('expired', onExpired);
-  return () => engine.off('expired', onExpired);
+  // The service's own consumer group: an app on the same store keeps its own events.
+  engine.on('expired', onExpired, { group: SERVICE_EVENT_GROUP });
+  return () => engine.off('expired', onExpired, { group: SERVICE_EVENT_GROUP });
 }
 
 /** Store members not measured: synchronous, or not a store round trip. */

@@ -79,9 +79,53 @@ export const migrations: readonly Migration[] = [
       `),
   },
   {
-    // Numbered 3 on this branch; another branch adds a version 3 too, so at merge this one
-    // becomes 4 (it depends on nothing but version 2).
     version: 3,
+    description: 'consumer groups: each group its own position and claims over the outbox',
+    // The outbox is rebuilt with an AUTOINCREMENT seq: groups' cursors are positions in it, and a
+    // plain rowid would be handed out again once the newest events are deleted, behind cursors.
+    // Events already in the outbox keep their order, and every group starts at position 0. So
+    // that the first group to claim after the upgrade (say the service's webhooks) does not
+    // delete them before the app's listeners come, the default group is registered here when
+    // there are any: they then wait for it (or for the group retention). The old per-event claim
+    // columns (attempts, claimed_at) are dropped: a group's claims say it now.
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE events_v3 (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          id TEXT NOT NULL UNIQUE,
+          type TEXT NOT NULL,
+          at INTEGER NOT NULL,
+          reason TEXT,
+          session TEXT NOT NULL
+        );
+        INSERT INTO events_v3 (seq, id, type, at, reason, session)
+          SELECT seq, id, type, at, reason, session FROM events ORDER BY seq;
+        DROP TABLE events;
+        ALTER TABLE events_v3 RENAME TO events;
+        -- cursor: the highest events.seq the group has claimed; seen_at: its last claim (ms).
+        CREATE TABLE event_groups (
+          name TEXT PRIMARY KEY,
+          cursor INTEGER NOT NULL,
+          seen_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- Events a group holds and has not acknowledged; claimable again once until <= now.
+        CREATE TABLE event_claims (
+          group_name TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          until INTEGER NOT NULL,
+          attempts INTEGER NOT NULL,
+          PRIMARY KEY (group_name, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX event_claims_due ON event_claims (group_name, until);
+      `);
+      db.prepare(
+        `INSERT INTO event_groups (name, cursor, seen_at)
+         SELECT 'default', 0, ? WHERE EXISTS (SELECT 1 FROM events)`,
+      ).run(Date.now());
+    },
+  },
+  {
+    version: 4,
     description: 'refresh-token history: previous nonce, ancestors, commit time',
     // One JSON column, NULL for families that never rotated since: read back as no ancestors and
     // a commit time equal to the rotation time (see session-rows.ts).

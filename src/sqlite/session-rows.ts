@@ -122,17 +122,17 @@ export interface EventRow {
   atMs: number;
   reason: string | null;
   session: string;
+  /** Earlier claims of this event by the claiming group. */
   attempts: number;
-  claimedAtMs: number | null;
 }
 
-export function toStoredEvent(row: EventRow, attempts: number): StoredEvent {
+export function toStoredEvent(row: EventRow): StoredEvent {
   return {
     id: row.id,
     type: row.type,
     atMs: row.atMs,
     reason: row.reason,
     session: JSON.parse(row.session) as SessionSnapshot,
-    attempts,
+    attempts: row.attempts,
   };
 }

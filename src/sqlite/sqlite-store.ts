@@ -17,6 +17,7 @@ import type {
   StoredEvent,
   SweepResult,
 } from '../core/store.js';
+import { DEFAULT_EVENT_GROUP } from '../core/store.js';
 import type { EventType } from '../core/types.js';
 import { timeOrderedUuid } from './event-id.js';
 import { checkOptions, openDatabase, type SqliteStoreOptions } from './open-database.js';
@@ -253,19 +254,61 @@ export class SqliteStore implements SessionStore {
     });
   }
 
-  async claimEvents(nowMs: number, limit: number, leaseMs: number): Promise<StoredEvent[]> {
-    return this.#write(() =>
-      this.#s.claimable.all(limit, nowMs - leaseMs, limit, limit).map((row) => {
-        const attempts = row.claimedAtMs === null ? 0 : row.attempts + 1;
-        this.#s.markClaimed.run(nowMs, attempts, row.seq);
-        return toStoredEvent(row, attempts);
-      }),
-    );
+  async claimEvents(
+    nowMs: number,
+    limit: number,
+    leaseMs: number,
+    group = DEFAULT_EVENT_GROUP,
+  ): Promise<StoredEvent[]> {
+    // One IMMEDIATE transaction: of concurrent claimers of a group (any process) one at a time
+    // reads and moves the group's cursor and claims, so each event goes to exactly one of them.
+    return this.#write(() => {
+      const s = this.#s;
+      s.touchGroup.run(group, nowMs);
+      const rows = s.dueClaims.all(group, nowMs, limit).map((row) => {
+        const attempts = row.attempts + 1;
+        s.renewClaim.run(nowMs + leaseMs, attempts, group, row.seq);
+        return { ...row, attempts };
+      });
+      if (rows.length < limit) {
+        const fresh = s.unclaimed.all(s.groupCursor.get(group) ?? 0, limit - rows.length);
+        for (const row of fresh) s.insertClaim.run(group, row.seq, nowMs + leaseMs);
+        const last = fresh.at(-1);
+        if (last) s.setCursor.run(last.seq, group);
+        rows.push(...fresh);
+      }
+      return rows.map(toStoredEvent);
+    });
   }
 
-  async ackEvents(ids: readonly string[]): Promise<void> {
-    this.#run(() => {
-      if (ids.length > 0) this.#s.ack.run(JSON.stringify(ids));
+  async ackEvents(ids: readonly string[], group = DEFAULT_EVENT_GROUP): Promise<void> {
+    if (ids.length === 0) return;
+    this.#write(() => {
+      this.#s.ackClaims.run(group, JSON.stringify(ids));
+      this.#s.deleteDelivered.run();
+    });
+  }
+
+  async retryEvents(
+    ids: readonly string[],
+    retryAtMs: number,
+    group = DEFAULT_EVENT_GROUP,
+  ): Promise<void> {
+    if (ids.length === 0) return;
+    this.#run(() => this.#s.retryClaims.run(retryAtMs, group, JSON.stringify(ids)));
+  }
+
+  async forgetEventGroups(seenBeforeMs: number): Promise<string[]> {
+    return this.#write(() => {
+      const s = this.#s;
+      const stale = s.staleGroups.all(seenBeforeMs);
+      for (const group of stale) {
+        s.deleteGroupClaims.run(group);
+        s.deleteGroup.run(group);
+      }
+      s.deleteDelivered.run();
+      s.deleteUnread.run(seenBeforeMs);
+      return stale;
     });
   }
 

@@ -68,9 +68,20 @@ export interface Statements {
   appendEvent: Query<
     [id: string, type: EventType, atMs: number, reason: string | null, session: string]
   >;
-  claimable: Query<[limit: number, cutoffMs: number, limit: number, limit: number], EventRow>;
-  markClaimed: Query<[claimedAtMs: number, attempts: number, seq: number]>;
-  ack: Query<[idsJson: string]>;
+  touchGroup: Query<[group: string, nowMs: number]>;
+  groupCursor: Query<[group: string], number>;
+  dueClaims: Query<[group: string, nowMs: number, limit: number], EventRow>;
+  renewClaim: Query<[untilMs: number, attempts: number, group: string, seq: number]>;
+  unclaimed: Query<[cursor: number, limit: number], EventRow>;
+  insertClaim: Query<[group: string, seq: number, untilMs: number]>;
+  setCursor: Query<[cursor: number, group: string]>;
+  ackClaims: Query<[group: string, idsJson: string]>;
+  retryClaims: Query<[untilMs: number, group: string, idsJson: string]>;
+  deleteDelivered: Query<[]>;
+  staleGroups: Query<[seenBeforeMs: number], string>;
+  deleteGroupClaims: Query<[group: string]>;
+  deleteGroup: Query<[group: string]>;
+  deleteUnread: Query<[beforeMs: number]>;
   loadKeyring: Query<[], { version: number; json: string }>;
   keyringVersion: Query<[], number>;
   saveKeyring: Query<[version: number, json: string]>;
@@ -152,20 +163,54 @@ export function prepareStatements(db: Database.Database): Statements {
     appendEvent: db.prepare(
       'INSERT INTO events (id, type, at, reason, session) VALUES (?, ?, ?, ?, ?)',
     ),
-    // Never-claimed events (index order) merged with expired claims, oldest first. INDEXED BY: left
-    // to itself the planner scans the whole outbox in seq order looking for the rare expired claim.
-    claimable: db.prepare(
-      `SELECT * FROM (
-         SELECT * FROM (SELECT seq, id, type, at AS atMs, reason, session, attempts,
-             claimed_at AS claimedAtMs FROM events WHERE claimed_at IS NULL ORDER BY seq LIMIT ?)
-         UNION ALL
-         SELECT * FROM (SELECT seq, id, type, at AS atMs, reason, session, attempts,
-             claimed_at AS claimedAtMs FROM events INDEXED BY events_by_claim
-             WHERE claimed_at <= ? ORDER BY seq LIMIT ?)
-       ) ORDER BY seq LIMIT ?`,
+    // Consumer groups (migration 3): see SqliteStore.claimEvents.
+    touchGroup: db.prepare(
+      `INSERT INTO event_groups (name, cursor, seen_at) VALUES (?, 0, ?)
+       ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at`,
     ),
-    markClaimed: db.prepare('UPDATE events SET claimed_at = ?, attempts = ? WHERE seq = ?'),
-    ack: db.prepare('DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))'),
+    groupCursor: db
+      .prepare<[group: string], number>('SELECT cursor FROM event_groups WHERE name = ?')
+      .pluck(),
+    dueClaims: db.prepare(
+      `SELECT e.seq, e.id, e.type, e.at AS atMs, e.reason, e.session, c.attempts
+       FROM event_claims c JOIN events e ON e.seq = c.seq
+       WHERE c.group_name = ? AND c.until <= ? ORDER BY c.seq LIMIT ?`,
+    ),
+    renewClaim: db.prepare(
+      'UPDATE event_claims SET until = ?, attempts = ? WHERE group_name = ? AND seq = ?',
+    ),
+    unclaimed: db.prepare(
+      `SELECT seq, id, type, at AS atMs, reason, session, 0 AS attempts FROM events
+       WHERE seq > ? ORDER BY seq LIMIT ?`,
+    ),
+    insertClaim: db.prepare(
+      'INSERT INTO event_claims (group_name, seq, until, attempts) VALUES (?, ?, ?, 0)',
+    ),
+    setCursor: db.prepare('UPDATE event_groups SET cursor = ? WHERE name = ?'),
+    ackClaims: db.prepare(
+      `DELETE FROM event_claims WHERE group_name = ? AND seq IN
+         (SELECT seq FROM events WHERE id IN (SELECT value FROM json_each(?)))`,
+    ),
+    retryClaims: db.prepare(
+      `UPDATE event_claims SET until = ? WHERE group_name = ? AND seq IN
+         (SELECT seq FROM events WHERE id IN (SELECT value FROM json_each(?)))`,
+    ),
+    // Every group is done with an event once its cursor passed it and it holds no claim on it.
+    // No group registered: the minimum is NULL and nothing is deleted. (seq is AUTOINCREMENT since
+    // migration 3, so deleting the newest rows never hands their positions out again.)
+    deleteDelivered: db.prepare(
+      `DELETE FROM events WHERE seq <= (SELECT min(coalesce(
+         (SELECT min(c.seq) - 1 FROM event_claims c WHERE c.group_name = g.name), g.cursor))
+       FROM event_groups g)`,
+    ),
+    staleGroups: db
+      .prepare<[seenBeforeMs: number], string>('SELECT name FROM event_groups WHERE seen_at < ?')
+      .pluck(),
+    deleteGroupClaims: db.prepare('DELETE FROM event_claims WHERE group_name = ?'),
+    deleteGroup: db.prepare('DELETE FROM event_groups WHERE name = ?'),
+    deleteUnread: db.prepare(
+      'DELETE FROM events WHERE at < ? AND NOT EXISTS (SELECT 1 FROM event_groups)',
+    ),
     loadKeyring: db.prepare('SELECT version, json FROM keyring WHERE id = 1'),
     keyringVersion: db.prepare<[], number>('SELECT version FROM keyring WHERE id = 1').pluck(),
     saveKeyring: db.prepare(

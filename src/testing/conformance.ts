@@ -463,6 +463,166 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       });
     });
 
+    describe('consumer groups', () => {
+      const ids = (events: readonly { id: string }[]) => events.map((e) => e.id).sort();
+
+      it('delivers every event to every consumer group, once each', async () => {
+        const { engine, events } = await setup();
+        const service: SessionEvent[] = [];
+        engine.onSessionEnded((event) => void service.push(event), { group: 'service' });
+        const { session } = await engine.create({ subject: 'u', data: { upload: '/tmp/u' } });
+        await engine.revoke(session.id, 'logout');
+        expect(await engine.deliverEvents()).toBe(4); // created + revoked to default, and to service
+        expect(events.map((e) => e.type)).toEqual(['created', 'revoked']);
+        expect(service.map((e) => [e.type, e.id])).toEqual([['revoked', events[1]?.id]]);
+        expect(await engine.deliverEvents()).toBe(0);
+      });
+
+      it('claims nothing for a group that has no listener in the process, so the app still gets its events', async () => {
+        const { engine: app, clock, events } = await setup();
+        // A second process on the same store, with listeners only in its own group (the service).
+        const service = await createSessionEngine({
+          store: app.store,
+          clock,
+          background: false,
+          logger: pino({ level: 'silent' }),
+        });
+        const hooks: SessionEvent[] = [];
+        service.onSessionEnded((event) => void hooks.push(event), { group: 'service' });
+        expect(await app.deliverEvents()).toBe(0); // the app's group exists before the events
+        await service.create({ subject: 'a' });
+        const { session } = await service.create({ subject: 'b' });
+        await service.revoke(session.id, 'logout');
+        expect(await service.deliverEvents()).toBe(3); // the service group only
+        expect(hooks.map((e) => e.type)).toEqual(['revoked']);
+        expect(events).toEqual([]);
+        expect(await app.deliverEvents()).toBe(3);
+        expect(events.map((e) => e.type)).toEqual(['created', 'created', 'revoked']);
+        expect(events[2]?.id).toBe(hooks[0]?.id);
+        expect(await service.deliverEvents()).toBe(0);
+      });
+
+      it('shares a group’s events among its instances: each goes to exactly one claimer', async () => {
+        const { engine, clock } = await setup();
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => engine.create({ subject: `s${i}` })),
+        );
+        const nowMs = clock.now();
+        const batches = await Promise.all(
+          ['a', 'a', 'a', 'b', 'b'].map((group) =>
+            engine.store
+              .claimEvents(nowMs, 12, 30_000, group)
+              .then((events) => ({ group, events })),
+          ),
+        );
+        for (const group of ['a', 'b']) {
+          const claimed = batches.filter((b) => b.group === group).flatMap((b) => b.events);
+          expect(claimed, group).toHaveLength(group === 'a' ? 30 : 24);
+          expect(new Set(ids(claimed)).size, group).toBe(claimed.length);
+        }
+        const rest = await engine.store.claimEvents(nowMs, 100, 30_000, 'b');
+        expect(rest).toHaveLength(6);
+      });
+
+      it('lets a group that was away catch up, and deletes an event once every group has it', async () => {
+        const { engine, clock } = await setup();
+        const store = engine.store;
+        // Both groups exist before the events happen.
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'app')).toEqual([]);
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'hooks')).toEqual([]);
+        const made = await Promise.all(
+          Array.from({ length: 5 }, (_, i) => engine.create({ subject: `u${i}` })),
+        );
+        const forHooks = await store.claimEvents(clock.now(), 10, 30_000, 'hooks');
+        expect(forHooks).toHaveLength(5);
+        await store.ackEvents(ids(forHooks), 'hooks');
+        clock.advance(30 * 60); // the app is away for half an hour
+        const caughtUp = await store.claimEvents(clock.now(), 10, 30_000, 'app');
+        expect(ids(caughtUp)).toEqual(ids(forHooks));
+        expect(caughtUp.map((e) => e.session.id).sort()).toEqual(
+          made.map((m) => m.session.id).sort(),
+        );
+        expect(caughtUp.every((e) => e.attempts === 0)).toBe(true);
+        await store.ackEvents(ids(caughtUp), 'app');
+        // Acknowledged by every group: gone, so even a new group finds nothing.
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'newcomer')).toEqual([]);
+        clock.advance(60);
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'app')).toEqual([]);
+        // Events after the outbox emptied still reach every group.
+        const later = await engine.create({ subject: 'later' });
+        for (const group of ['app', 'hooks']) {
+          const [event] = await store.claimEvents(clock.now(), 10, 30_000, group);
+          expect(event?.session.id, group).toBe(later.session.id);
+        }
+      });
+
+      it('retries a failed event on the group’s own schedule without holding up other groups', async () => {
+        const { engine, clock } = await setup();
+        const store = engine.store;
+        await store.claimEvents(clock.now(), 10, 30_000, 'slow');
+        await engine.create({ subject: 'u' });
+        await engine.create({ subject: 'v' });
+        const failed = await store.claimEvents(clock.now(), 10, 30_000, 'slow');
+        expect(failed.map((e) => e.attempts)).toEqual([0, 0]);
+        const event = failed[0];
+        await store.retryEvents(ids(failed), clock.now() + 5000, 'slow');
+        const fast = await store.claimEvents(clock.now(), 10, 30_000, 'fast');
+        expect(ids(fast)).toEqual(ids(failed));
+        clock.advance(4.9);
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'slow')).toEqual([]);
+        clock.advance(0.1);
+        const again = await store.claimEvents(clock.now(), 10, 30_000, 'slow');
+        expect(ids(again)).toEqual(ids(failed));
+        expect(again.map((e) => e.attempts)).toEqual([1, 1]);
+        await store.ackEvents(
+          again.filter((e) => e.id !== event?.id).map((e) => e.id),
+          'slow',
+        );
+        // Retrying an acknowledged event does not bring it back.
+        await store.ackEvents([event?.id as string], 'slow');
+        await store.retryEvents([event?.id as string], clock.now(), 'slow');
+        clock.advance(60);
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'slow')).toEqual([]);
+      });
+
+      it('forgets a group that claimed nothing within the retention, and drops what only it needed', async () => {
+        const { engine, clock } = await setup({ eventGroupRetentionSeconds: 3600 });
+        const store = engine.store;
+        await store.claimEvents(clock.now(), 10, 30_000, 'stays');
+        await store.claimEvents(clock.now(), 10, 30_000, 'leaves');
+        await engine.create({ subject: 'u' });
+        clock.advance(1800);
+        const claimed = await store.claimEvents(clock.now(), 10, 30_000, 'stays');
+        await store.ackEvents(ids(claimed), 'stays');
+        expect(await store.forgetEventGroups(clock.now() - 3_600_000)).toEqual([]);
+        clock.advance(1801);
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'stays')).toEqual([]);
+        expect(await store.forgetEventGroups(clock.now() - 3_600_000)).toEqual(['leaves']);
+        // The event only `leaves` still needed is gone: a group by that name starts afresh.
+        expect(await store.claimEvents(clock.now(), 10, 30_000, 'leaves')).toEqual([]);
+      });
+
+      it('keeps events for a while when no group reads them, then drops them', async () => {
+        const { engine, clock } = await setup();
+        await engine.create({ subject: 'u' });
+        const createdAt = clock.now();
+        clock.advance(10);
+        expect(await engine.store.forgetEventGroups(createdAt)).toEqual([]);
+        const kept = await engine.store.claimEvents(clock.now(), 10, 30_000, 'late');
+        expect(kept).toHaveLength(1);
+        await engine.store.forgetEventGroups(clock.now() + 1); // forgets `late`, then no group
+        expect(await engine.store.claimEvents(clock.now(), 10, 30_000, 'later')).toEqual([]);
+      });
+
+      it('refuses a group name that could not be a store key, naming the field', async () => {
+        const { engine } = await setup();
+        for (const group of ['', 'a{b}', 'x'.repeat(65), 'a b', 'a*']) {
+          expect(() => engine.on('created', () => {}, { group }), group).toThrow(ValidationError);
+        }
+        expect(() => engine.on('created', () => {}, { group: 'a{b}' })).toThrow(/group/);
+      });
+    });
+
     describe('access and refresh tokens', () => tokenCases(setup));
 
     describe('concurrency', () => {

@@ -138,7 +138,9 @@ describe.skipIf(!redisAvailable)('Redis store', () => {
       expect(events.map((e) => e.type)).toEqual(['created', 'revoked']);
       await store.ackEvents(events.map((e) => e.id));
       expect(await store.claimEvents(T0 + 60_000, 100, 1000)).toEqual([]);
-      expect(await countKeys(redis, prefix)).toBe(0);
+      // Nothing is left but the registry of consumer groups (here: the default one).
+      expect(await countKeys(redis, prefix)).toBe(1);
+      expect(await redis.exists(`${prefix}{outbox}:groups`)).toBe(1);
     });
 
     it('copes with hashes Redis has already freed: no event, indexes cleaned', async () => {

@@ -124,7 +124,7 @@ describe('webhooks', () => {
         eventLeaseSeconds: 0.05,
         maxEventAttempts: 2,
       },
-      app: { webhooks: { urls: [down.url], secret: SECRET, retryDelaysMs: [] } },
+      app: { webhooks: { urls: [down.url], secret: SECRET, retryDelaysMs: [50] } },
     });
     await createSession(h.app);
     await h.engine.deliverEvents();

@@ -52,7 +52,14 @@ describe('sqlite schema and opening', () => {
         .prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .pluck()
         .all();
-      expect(tables).toEqual(['events', 'keyring', 'sessions']);
+      expect(tables).toEqual([
+        'event_claims',
+        'event_groups',
+        'events',
+        'keyring',
+        'sessions',
+        'sqlite_sequence',
+      ]);
     });
   });
 

@@ -7,15 +7,22 @@
 --                              only under a global cap with policy evict (see index_activity)
 --   KEYS[3] <tag>:sub    zset  active sessions by subject, all scores 0, member <subjectTag><id>
 --   KEYS[4] <tag>:ended  zset  ended sessions (tombstones), score endedAtMs (purge index)
---   KEYS[5] <tag>:ev     hash  outbox payloads: eventId -> JSON; '#'..eventId -> redeliveries
---   KEYS[6] <tag>:evq    list  outbox event ids never claimed, oldest first
---   KEYS[7] <tag>:evc    zset  outbox event ids claimed, score claimedAtMs
+--   KEYS[5] <tag>:ev     hash  outbox payloads: eventId -> JSON
+--   KEYS[6] <tag>:evq    list  the outbox before consumer groups (ids never claimed); adopted
+--                              into :evl by adopt_legacy_outbox, never written any more
+--   KEYS[7] <tag>:evc    zset  the same, ids claimed (score claimedAtMs)
 --   ARGV[1] <tag>        the shard's key prefix, e.g. `sk:{03f}`
 --   ARGV[2] now          epoch ms (the caller's clock; scripts never read the server clock for it)
 --   ARGV[3] grace        ms a session hash outlives its deadline (tombstone retention), > 0
 --   ARGV[4] eventPrefix  prefix of the ids of events this call appends (`<shard>-<nonce>-`)
 -- Session hashes are `<tag>:s:<id>`; scripts build them from ARGV[1], so every key a script
--- touches carries the shard's hash tag and lives in the same Cluster slot as its KEYS.
+-- touches carries the shard's hash tag and lives in the same Cluster slot as its KEYS. So do the
+-- consumer-group keys of the outbox (see outbox.ts):
+--   <tag>:evn          string  the shard's event counter (each event's position)
+--   <tag>:evl          zset    the outbox: event ids, score position, oldest first
+--   <tag>:evk          hash    group -> highest position the group has claimed (its cursor)
+--   <tag>:evc:<group>  zset    ids the group holds, score epoch ms until which it holds them
+--   <tag>:eva          hash    '<group> <eventId>' -> earlier claims of the event by the group
 --
 -- Session hash fields (record-codec.ts decodes them): u subject, h secretHash, d dataJson,
 -- c createdAtMs, l lastActiveAtMs, i idleTimeoutSeconds, A absoluteExpiresAtMs - c,
@@ -198,7 +205,21 @@ local function append_event(event_type, at_ms, reason, id)
   end
   local payload = { k = event_type, at = at_ms, r = reason or cjson.null, id = id, s = snapshot }
   redis.call('HSET', EV, event_id, cjson.encode(payload))
-  redis.call('RPUSH', EVQ, event_id)
+  redis.call('ZADD', ctx.tag .. ':evl', redis.call('INCR', ctx.tag .. ':evn'), event_id)
+end
+
+-- Moves events of the layout before consumer groups (:evq, :evc) into the log, claimed ones
+-- first (they are older), so every group gets them. A no-op once both keys are gone.
+local function adopt_legacy_outbox()
+  local ids = redis.call('ZRANGE', EVC, 0, -1)
+  for _, event_id in ipairs(redis.call('LRANGE', EVQ, 0, -1)) do ids[#ids + 1] = event_id end
+  for _, event_id in ipairs(ids) do
+    redis.call('HDEL', EV, '#' .. event_id)
+    if redis.call('HEXISTS', EV, event_id) == 1 then
+      redis.call('ZADD', ctx.tag .. ':evl', redis.call('INCR', ctx.tag .. ':evn'), event_id)
+    end
+  end
+  redis.call('DEL', EVQ, EVC)
 end
 
 -- Ends a session that is active (callers check): marks the hash, moves the id from the active
