@@ -40,9 +40,8 @@ const engine = await createSessionEngine({
   store: createSqliteStore({ path: DB_FILE }),
   logger: pino({ level: process.env.SESSIONKEEPER_LOG_LEVEL ?? 'warn' }),
 });
-// The default event delivery: every session that ends reaches this hook once, in this process
-// or, when the service claims the event first, nowhere (until per-consumer-group delivery, see
-// docs/putting-it-together.md).
+// The app's listeners are the default consumer group: every session that ends reaches this hook,
+// also when the service ended it (a logout there, a revocation through its API, its sweeper).
 engine.onSessionEnded(async (event) => {
   await rm(join(UPLOADS, event.session.id), { recursive: true, force: true });
   console.log(

@@ -158,6 +158,9 @@ describe('examples of docs/putting-it-together.md', { timeout: 90_000 }, () => {
       ).status,
     ).toBe(204);
 
+    const uploads = join(example.dataDir, 'uploads', sessionId);
+    expect(existsSync(uploads)).toBe(true);
+
     // Another backend checks the same session through the service.
     const validated = await request(`${service}/v1/session/validate`, {
       method: 'POST',
@@ -180,6 +183,14 @@ describe('examples of docs/putting-it-together.md', { timeout: 90_000 }, () => {
     const refused = await request(`${app}/api/me`, {}, jar);
     expect(refused.status).toBe(401);
     expect(refused.json<Problem>().code).toBe('SESSION_REVOKED');
+    // The service ended it, and the app's cleanup hook still runs: its uploads are deleted.
+    const deadline = Date.now() + 15_000;
+    while (existsSync(uploads) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(
+      existsSync(uploads),
+      'the app deletes the uploads of a session the service revoked',
+    ).toBe(false);
 
     // Signed out in the app: the service refuses the token too.
     const again = await request(`${app}/login`, json({ name: 'ann' }), jar);
@@ -192,8 +203,6 @@ describe('examples of docs/putting-it-together.md', { timeout: 90_000 }, () => {
       headers: { authorization: `Bearer ${second}` },
     });
     expect(afterLogout.json<Problem>().code).toBe('SESSION_REVOKED');
-    // Cleanup hooks running for sessions ended through the service need per-group event
-    // delivery (issue 19 item 1); that assertion joins this test when it lands.
   });
 
   it('3. a resource server verifies the service’s access tokens with its JWKS, no store', async () => {
