@@ -1,9 +1,9 @@
 import type { RefreshResult, SessionEngine, ValidationResult } from '../core/engine.js';
 import { type SessionInvalidError, SessionkeeperError, ValidationError } from '../core/errors.js';
 import type { Session, SessionTiming } from '../core/types.js';
-// The wire shapes are the service's own (a pure module: core types only), so both answer alike.
-import { sessionInfoJson, sessionJson, tokenPairJson } from '../server/wire.js';
 import { leaseBody, leaseIdParams, parseInput, refreshBody, renameFields } from './input.js';
+// The wire shapes are the service's own (a pure module: core types only), so both answer alike.
+import { sessionInfoJson, sessionJson, tokenPairJson } from './wire.js';
 
 /*
  * The session-holder calls (`/v1/session…`) the client SDK makes, framework-neutral: the service

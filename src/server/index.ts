@@ -1,3 +1,12 @@
+export type {
+  CreatedSessionJson,
+  RefreshedSessionJson,
+  SessionInfoJson,
+  SessionJson,
+  TimingJson,
+  TokenPairJson,
+} from '../middleware/wire.js';
+export { sessionInfoJson, sessionJson, tokenPairJson } from '../middleware/wire.js';
 export { apiKeyMatches, generateApiKey, hashApiKey } from './api-key.js';
 export type { AppOptions } from './app.js';
 export { buildApp } from './app.js';
@@ -12,12 +21,3 @@ export { DEFAULT_STORE_URL, openStore, parseStoreUrl } from './store-url.js';
 export type { TrustProxy } from './trust-proxy.js';
 export type { WebhookOptions, WebhookPayload } from './webhooks.js';
 export { webhookSignature } from './webhooks.js';
-export type {
-  CreatedSessionJson,
-  RefreshedSessionJson,
-  SessionInfoJson,
-  SessionJson,
-  TimingJson,
-  TokenPairJson,
-} from './wire.js';
-export { sessionInfoJson, sessionJson, tokenPairJson } from './wire.js';

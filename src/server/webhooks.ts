@@ -7,7 +7,7 @@ import type { SessionEngine } from '../core/engine.js';
 import { ValidationError } from '../core/errors.js';
 import type { EventListener } from '../core/event-dispatcher.js';
 import { EVENT_TYPES, type EventType, type SessionEvent } from '../core/types.js';
-import { type SessionJson, sessionJson } from './wire.js';
+import { type SessionJson, sessionJson } from '../middleware/wire.js';
 
 export interface WebhookOptions {
   /** Every event is POSTed to each of these URLs. Each URL is its own consumer group. */

@@ -1,6 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { SessionEngine } from '../../core/engine.js';
 import type { Session } from '../../core/types.js';
+import {
+  type CreatedSessionJson,
+  sessionInfoJson,
+  sessionJson,
+  tokenPairJson,
+} from '../../middleware/wire.js';
 import { apiKeyGuard } from '../auth.js';
 import {
   createSessionBody,
@@ -13,7 +19,6 @@ import {
   updateSessionBody,
 } from '../request-schemas.js';
 import { notFoundError } from '../server-errors.js';
-import { type CreatedSessionJson, sessionInfoJson, sessionJson, tokenPairJson } from '../wire.js';
 
 const WIRE_NAMES = {
   idleTimeoutSeconds: 'idleTimeout',
