@@ -34,7 +34,7 @@ export interface SessionRow {
   refreshPreviousHash: string | null;
   refreshNonce: string | null;
   refreshRotatedAtMs: number | null;
-  /** `RefreshHistory` as JSON; NULL until the family's first rotation (after migration 3). */
+  /** `RefreshHistory` as JSON; NULL until the family's first rotation (after migration 4). */
   refreshHistory: string | null;
 }
 
