@@ -5,9 +5,6 @@ export default defineConfig({
   test: {
     env: { SESSIONKEEPER_LOG_LEVEL: 'silent' },
     testTimeout: 20_000,
-    // Two files at a time on the 2-core machines we run on: most files wait on child processes,
-    // Chromium, Redis or timers, so this cuts the suite from about 11 to 8 minutes.
-    maxWorkers: 2,
     hookTimeout: 60_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
