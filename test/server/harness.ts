@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { type Logger, pino } from 'pino';
@@ -9,6 +13,7 @@ import type { Problem } from '../../src/core/problem.js';
 import type { SessionStore } from '../../src/core/store.js';
 import { createMemoryStore } from '../../src/memory/index.js';
 import { type AppOptions, buildApp } from '../../src/server/index.js';
+import { createSqliteStore } from '../../src/sqlite/index.js';
 
 export const API_KEY = 'test-api-key-0123456789';
 export const backend = { authorization: `Bearer ${API_KEY}` };
@@ -139,4 +144,33 @@ export function failingStore(inner: SessionStore, failure: () => Error | null): 
       };
     },
   });
+}
+
+/** A harness on a SQLite file of its own, listening on 127.0.0.1, with one session made. */
+export interface ListeningHarness {
+  harness: Harness;
+  session: CreatedTestSession;
+  port: number;
+  /** Closes the harness and deletes its directory. */
+  close(): Promise<void>;
+}
+
+/** For tests that speak raw HTTP to the app (`sendRaw`) rather than through `inject`. */
+export async function startListeningHarness(name: string): Promise<ListeningHarness> {
+  const dir = mkdtempSync(join(tmpdir(), `sessionkeeper-${name}-`));
+  const harness = await startHarness({
+    store: createSqliteStore({ path: join(dir, 'sessions.db') }),
+  });
+  const session = await createSession(harness.app);
+  await harness.app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (harness.app.server.address() as AddressInfo).port;
+  return {
+    harness,
+    session,
+    port,
+    async close() {
+      await harness.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

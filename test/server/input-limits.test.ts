@@ -1,11 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import { MAX_DATA_DEPTH } from '../../src/core/input.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
 import {
   API_KEY,
   backend,
@@ -14,25 +9,21 @@ import {
   expectProblem,
   type Harness,
   holder,
-  startHarness,
+  type ListeningHarness,
+  startListeningHarness,
 } from './harness.js';
 import { sendRaw } from './raw-http.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-input-limits-'));
 let harness: Harness;
 let session: CreatedTestSession;
 let port: number;
+let live: ListeningHarness;
 
 beforeAll(async () => {
-  harness = await startHarness({ store: createSqliteStore({ path: join(dir, 'sessions.db') }) });
-  session = await createSession(harness.app);
-  await harness.app.listen({ host: '127.0.0.1', port: 0 });
-  port = (harness.app.server.address() as AddressInfo).port;
+  live = await startListeningHarness('input-limits');
+  ({ harness, session, port } = live);
 });
-afterAll(async () => {
-  await harness.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => live.close());
 
 /** `{"a":{"a":…}}` as JSON text, `levels` objects deep counting the outermost. */
 const nestedJson = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;

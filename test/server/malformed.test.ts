@@ -1,33 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSqliteStore } from '../../src/sqlite/index.js';
 import {
   API_KEY,
   type CreatedTestSession,
-  createSession,
   type Harness,
-  startHarness,
+  type ListeningHarness,
+  startListeningHarness,
 } from './harness.js';
 import { describe as describeRequest, type RawRequest, sendRaw } from './raw-http.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-malformed-'));
 let harness: Harness;
-let port: number;
 let session: CreatedTestSession;
+let port: number;
+let live: ListeningHarness;
 
 beforeAll(async () => {
-  harness = await startHarness({ store: createSqliteStore({ path: join(dir, 'sessions.db') }) });
-  session = await createSession(harness.app);
-  await harness.app.listen({ host: '127.0.0.1', port: 0 });
-  port = (harness.app.server.address() as AddressInfo).port;
+  live = await startListeningHarness('malformed');
+  ({ harness, session, port } = live);
 });
-afterAll(async () => {
-  await harness.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => live.close());
 
 const KEY = `Bearer ${API_KEY}`;
 const json = (extra: Record<string, string> = {}) => ({
