@@ -1,13 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+// Packages import each other by name; this export condition points those imports at the sources
+// (packages/*/src) instead of a build. NODE_OPTIONS carries it to processes the tests start.
+const SOURCE_CONDITION = 'sessionkeeper-source';
+
 // One project per kind of test, so `npm test -- --project unit` runs just one of them.
 export default defineConfig({
+  resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] } },
   test: {
-    env: { SESSIONKEEPER_LOG_LEVEL: 'silent' },
+    env: {
+      SESSIONKEEPER_LOG_LEVEL: 'silent',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --conditions=${SOURCE_CONDITION}`.trim(),
+    },
     testTimeout: 20_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'core', include: ['test/core/**/*.test.ts'] } },
       { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: ['test/sqlite/**/*.test.ts'] } },

@@ -11,9 +11,9 @@ import express, { type Express } from 'express';
 import session from 'express-session';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createSessionEngine } from '../src/core/engine.js';
-import { sessionMiddleware } from '../src/express/index.js';
-import { createSqliteStore } from '../src/sqlite/index.js';
+import { sessionMiddleware } from '../packages/express/src/index.js';
+import { createSessionEngine } from '../packages/sessionkeeper/src/core/engine.js';
+import { createSqliteStore } from '../packages/sessionkeeper/src/sqlite/index.js';
 import { deletePrefix } from './redis.bench.js';
 import type { BenchRow } from './report.js';
 

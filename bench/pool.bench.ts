@@ -1,5 +1,9 @@
-import { createSessionPool, httpSessionKind, type SessionKind } from '../src/pool/index.js';
-import { startFakeUpstream } from '../src/testing/fake-upstream.js';
+import { startFakeUpstream } from '../examples/shared/fake-upstream.js';
+import {
+  createSessionPool,
+  httpSessionKind,
+  type SessionKind,
+} from '../packages/pool/src/index.js';
 import type { BenchRow } from './report.js';
 
 const OVERHEAD_CALLS = 20_000;

@@ -2,8 +2,11 @@ import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createSessionEngine, type SessionEngine } from '../src/core/engine.js';
-import { createRedisStore } from '../src/redis/index.js';
+import { createRedisStore } from '../packages/redis/src/index.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../packages/sessionkeeper/src/core/engine.js';
 import type { BenchRow } from './report.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -121,7 +121,7 @@ async function measureSessionkeeper(storeArgs: string[]): Promise<Measured> {
     [
       '--import',
       'tsx',
-      'src/cli/main.ts',
+      'packages/server/src/cli/main.ts',
       'serve',
       '--port',
       String(port),

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { createManualClock } from '../src/core/clock.js';
-import { createSessionEngine } from '../src/core/engine.js';
-import { createSqliteStore } from '../src/sqlite/index.js';
+import { createManualClock } from '../packages/sessionkeeper/src/core/clock.js';
+import { createSessionEngine } from '../packages/sessionkeeper/src/core/engine.js';
+import { createSqliteStore } from '../packages/sessionkeeper/src/sqlite/index.js';
 import { type BenchRow, opsPerSecond } from './report.js';
 
 const LIVE = 100_000;

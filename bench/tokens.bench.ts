@@ -5,9 +5,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createSessionEngine, type SessionEngine, type SessionStore } from '../src/core/index.js';
-import { createRedisStore } from '../src/redis/index.js';
-import { createSqliteStore } from '../src/sqlite/index.js';
+import { createRedisStore } from '../packages/redis/src/index.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+  type SessionStore,
+} from '../packages/sessionkeeper/src/core/index.js';
+import { createSqliteStore } from '../packages/sessionkeeper/src/sqlite/index.js';
 import { deletePrefix } from './redis.bench.js';
 import { type BenchRow, opsPerSecond } from './report.js';
 

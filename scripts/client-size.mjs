@@ -8,7 +8,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const limit = Number(process.argv[2] ?? 5120);
 const result = await build({
   stdin: {
-    contents: "export { createSessionClient } from './src/client/index.ts';",
+    contents: "export { createSessionClient } from './packages/client/src/index.ts';",
     resolveDir: root,
     loader: 'ts',
   },
@@ -22,6 +22,6 @@ const result = await build({
 const code = result.outputFiles[0].contents;
 const gzipped = gzipSync(code, { level: 9 }).length;
 console.log(
-  `sessionkeeper/client: ${code.length} bytes minified, ${gzipped} bytes gzipped (limit ${limit})`,
+  `@sessionkeeper/client: ${code.length} bytes minified, ${gzipped} bytes gzipped (limit ${limit})`,
 );
 if (gzipped > limit) process.exit(1);

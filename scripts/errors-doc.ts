@@ -1,6 +1,6 @@
 // Writes docs/errors.md from the code registry (`npm run docs:errors`); a unit test checks they agree.
 import { writeFileSync } from 'node:fs';
-import { problemRegistry } from '../src/core/problems.js';
+import { problemRegistry } from '../packages/sessionkeeper/src/core/problems.js';
 
 const rows = Object.entries(problemRegistry).map(
   ([code, p]) =>

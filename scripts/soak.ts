@@ -66,7 +66,7 @@ class Server {
     const args = [
       '--import',
       'tsx',
-      'src/cli/main.ts',
+      'packages/server/src/cli/main.ts',
       'serve',
       '--host',
       '127.0.0.1',

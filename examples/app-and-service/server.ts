@@ -8,11 +8,11 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sessionPlugin } from '@sessionkeeper/fastify';
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { sessionPlugin } from '../../src/fastify/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createSqliteStore } from 'sessionkeeper/sqlite';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
 import { startService } from '../shared/service-process.js';
 
 const PORT = Number(process.env.PORT ?? 3002);

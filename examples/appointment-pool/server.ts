@@ -1,31 +1,34 @@
 /**
  * A small service that checks and books appointments on an upstream website through logged-in
- * sessions that `sessionkeeper/pool` keeps healthy, while the website expires them at random.
+ * sessions that `@sessionkeeper/pool` keeps healthy, while the website expires them at random.
  * `npm run example:pool`, then see README.md in this folder for what to try.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { SessionkeeperError, ValidationError } from '../../src/core/errors.js';
-import {
-  instancePath,
-  PROBLEM_CONTENT_TYPE,
-  problemHeaders,
-  toProblem,
-} from '../../src/core/problem.js';
 import {
   createSessionPool,
   engineStateStore,
   type HttpClient,
   type HttpSession,
   httpSessionKind,
-} from '../../src/pool/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import { type ExpiryMode, startFakeUpstream } from '../../src/testing/fake-upstream.js';
+} from '@sessionkeeper/pool';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createSqliteStore } from 'sessionkeeper/sqlite';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import {
+  SessionkeeperError,
+  ValidationError,
+} from '../../packages/sessionkeeper/src/core/errors.js';
+import {
+  instancePath,
+  PROBLEM_CONTENT_TYPE,
+  problemHeaders,
+  toProblem,
+} from '../../packages/sessionkeeper/src/core/problem.js';
+import { type ExpiryMode, startFakeUpstream } from '../shared/fake-upstream.js';
 
 const PORT = Number(process.env.PORT ?? 3001);
 const HOST = process.env.HOST ?? '127.0.0.1';

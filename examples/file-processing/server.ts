@@ -9,12 +9,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { sessionMiddleware } from '@sessionkeeper/express';
 import express, { type Request } from 'express';
 import { pino } from 'pino';
-import { createSessionEngine } from '../../src/core/engine.js';
-import type { SessionTiming } from '../../src/core/types.js';
-import { sessionMiddleware } from '../../src/express/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createSqliteStore } from 'sessionkeeper/sqlite';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import type { SessionTiming } from '../../packages/sessionkeeper/src/core/types.js';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST ?? '127.0.0.1';

@@ -8,12 +8,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sessionMiddleware } from '@sessionkeeper/express';
 import { build } from 'esbuild';
 import express from 'express';
 import { pino } from 'pino';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { sessionMiddleware } from '../../src/express/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createSqliteStore } from 'sessionkeeper/sqlite';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
 
 const PORT = Number(process.env.PORT ?? 3001);
 const HOST = process.env.HOST ?? '127.0.0.1';
@@ -43,7 +43,7 @@ sk.onSessionEnded(async (event) => {
 
 // The browser client, bundled from source once at start-up (an app would import it from npm).
 const clientBundle = await build({
-  entryPoints: [fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))],
+  entryPoints: [fileURLToPath(new URL('../../packages/client/src/index.ts', import.meta.url))],
   bundle: true,
   format: 'esm',
   platform: 'browser',

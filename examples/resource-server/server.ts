@@ -8,8 +8,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
+import { accessTokenMiddleware, type SessionkeeperEnv } from '@sessionkeeper/hono';
 import { Hono } from 'hono';
-import { accessTokenMiddleware, type SessionkeeperEnv } from '../../src/hono/index.js';
 import { startService } from '../shared/service-process.js';
 
 const PORT = Number(process.env.PORT ?? 3003);

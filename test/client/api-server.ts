@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { ServerTokenSet } from '../../src/client/index.js';
-import type { SessionEngineOptions } from '../../src/core/options.js';
-import type { SessionStore } from '../../src/core/store.js';
-import { sessionPlugin } from '../../src/fastify/index.js';
+import type { ServerTokenSet } from '../../packages/client/src/index.js';
+import { sessionPlugin } from '../../packages/fastify/src/index.js';
+import type { SessionEngineOptions } from '../../packages/sessionkeeper/src/core/options.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
 import { API_KEY, type Harness, startHarness } from '../server/harness.js';
 
 /** Requests the server received, by path (`POST /v1/session/refresh` …), and answers by status. */

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { DEFAULT_CHROMIUM_ARGS } from '../../src/pool/browser/index.js';
+import { DEFAULT_CHROMIUM_ARGS } from '../../packages/pool/src/browser/index.js';
 import { API_KEY } from '../server/harness.js';
 import { type ApiServer, startApiServer } from './api-server.js';
 

@@ -10,13 +10,13 @@ import {
   createSessionClient,
   type KeyValueStorage,
   type ServerTokenSet,
-} from '../../src/client/index.js';
+} from '../../packages/client/src/index.js';
 import {
   SessionExpiryWarning,
   SessionProvider,
   useExpiryWarning,
   useSession,
-} from '../../src/react/index.js';
+} from '../../packages/react/src/index.js';
 
 interface PageGlobals {
   localStorage: KeyValueStorage;

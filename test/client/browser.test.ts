@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import { API_KEY } from '../server/harness.js';
 import { browserHarness, chromiumAvailable } from './browser-harness.js';
 

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
-import { StoreUnavailableError } from '../../src/core/errors.js';
-import { createMemoryStore } from '../../src/memory/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { failingStore } from '../server/harness.js';
 import { withTempDir } from '../sqlite/temp-dir.js';
 import type { ApiServer } from './api-server.js';

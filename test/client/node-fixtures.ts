@@ -1,5 +1,5 @@
 import { afterEach } from 'vitest';
-import { createSessionClient, type SessionClient } from '../../src/client/index.js';
+import { createSessionClient, type SessionClient } from '../../packages/client/src/index.js';
 import { type ApiServer, startApiServer } from './api-server.js';
 
 /** Backoff short enough for tests, long enough for a 250 ms outage. */

@@ -9,7 +9,7 @@ import {
   SessionProvider,
   useExpiryWarning,
   useSession,
-} from '../../src/react/index.js';
+} from '../../packages/react/src/index.js';
 import { clientFixtures } from './node-fixtures.js';
 
 const { server, client } = clientFixtures();

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
-import { SessionClientError } from '../../src/client/index.js';
-import { createManualClock } from '../../src/core/clock.js';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+import { SessionClientError } from '../../packages/client/src/index.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 import { clientFixtures } from './node-fixtures.js';
 
 const { server, client } = clientFixtures();

@@ -1,4 +1,4 @@
-import { createMemoryStore } from '../../src/memory/index.js';
-import { describeStoreConformance } from '../../src/testing/index.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
+import { describeStoreConformance } from '../../packages/sessionkeeper/src/testing/index.js';
 
 describeStoreConformance('memory', { create: async () => createMemoryStore() });

@@ -1,6 +1,6 @@
 import { describe } from 'vitest';
-import { createRedisStore } from '../../src/redis/index.js';
-import { describeStoreConformance } from '../../src/testing/index.js';
+import { createRedisStore } from '../../packages/redis/src/index.js';
+import { describeStoreConformance } from '../../packages/sessionkeeper/src/testing/index.js';
 import { type RedisClusterProcess, startRedisCluster } from '../redis/cluster.js';
 import { redisBinariesAvailable, uniquePrefix } from '../redis/redis-env.js';
 

@@ -1,6 +1,6 @@
 import { describe } from 'vitest';
-import { createRedisStore } from '../../src/redis/index.js';
-import { describeStoreConformance } from '../../src/testing/index.js';
+import { createRedisStore } from '../../packages/redis/src/index.js';
+import { describeStoreConformance } from '../../packages/sessionkeeper/src/testing/index.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from '../redis/redis-env.js';
 
 // Each test gets its own key prefix under this run's prefix; cleanup removes them with SCAN.

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import { describeStoreConformance } from '../../src/testing/index.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
+import { describeStoreConformance } from '../../packages/sessionkeeper/src/testing/index.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'sk-conformance-'));
 let n = 0;

@@ -10,8 +10,8 @@ import {
   InvalidTokenError,
   type SessionEngine,
   type SessionEngineOptions,
-} from '../../src/core/index.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+} from '../../packages/sessionkeeper/src/core/index.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 
 const engines: SessionEngine[] = [];
 afterEach(async () => {

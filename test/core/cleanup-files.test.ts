@@ -4,9 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 
 type UploadData = { dir: string };
 

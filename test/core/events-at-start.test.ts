@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { expect, it } from 'vitest';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { newSessionRecord } from '../../src/core/expiry.js';
-import type { SessionEvent } from '../../src/core/types.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { newSessionRecord } from '../../packages/sessionkeeper/src/core/expiry.js';
+import type { SessionEvent } from '../../packages/sessionkeeper/src/core/types.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 
 it('delivers an event waiting at start-up to a listener registered right after creation', async () => {
   const store = createMemoryStore();

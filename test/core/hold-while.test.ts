@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 
 // Timers and Date are faked, so "3 seconds" of work takes no real time and the test cannot flake.
 describe('holdWhile', () => {

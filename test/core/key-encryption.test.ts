@@ -5,8 +5,8 @@ import {
   createSessionEngine,
   type SessionStore,
   ValidationError,
-} from '../../src/core/index.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+} from '../../packages/sessionkeeper/src/core/index.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 
 const SECRET = 'correct horse battery staple, 32+ chars';
 

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

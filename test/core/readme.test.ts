@@ -20,7 +20,7 @@ describe('README quick start', () => {
     // The same program, importing the source instead of the built package, run from an empty directory.
     const script = (block as string).replace(
       "from 'sessionkeeper'",
-      `from '${join(root, 'src/core/index.ts')}'`,
+      `from '${join(root, 'packages/sessionkeeper/src/core/index.ts')}'`,
     );
     await writeFile(join(dir, 'quickstart.mjs'), script);
     const { stdout } = await promisify(execFile)(

@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { expect } from 'vitest';
-import { errorCodes, problemRegistry } from '../../src/core/problems.js';
-import type { SessionStore } from '../../src/core/store.js';
-import { createServer } from '../../src/server/index.js';
+import { createServer } from '../../packages/server/src/server/index.js';
+import { errorCodes, problemRegistry } from '../../packages/sessionkeeper/src/core/problems.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
 import { sendRaw } from '../server/raw-http.js';
 
 /*

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisStore } from '../../src/redis/index.js';
+import { createRedisStore } from '../../packages/redis/src/index.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from '../redis/redis-env.js';
 import { type FuzzTarget, fuzzHttpApi, startTarget } from './http-fuzz.js';
 

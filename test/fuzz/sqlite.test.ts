@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { type FuzzTarget, fuzzHttpApi, startTarget } from './http-fuzz.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-fuzz-'));

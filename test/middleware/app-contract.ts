@@ -1,5 +1,5 @@
-import type { SessionEngine } from '../../src/core/engine.js';
-import type { SessionMiddlewareOptions } from '../../src/middleware/index.js';
+import type { SessionMiddlewareOptions } from '../../packages/middleware/src/index.js';
+import type { SessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
 import type { FileJobs } from './file-jobs.js';
 
 /**

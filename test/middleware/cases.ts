@@ -5,14 +5,20 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import { StoreUnavailableError } from '../../src/core/errors.js';
-import type { SessionEngineOptions } from '../../src/core/options.js';
-import type { Problem } from '../../src/core/problem.js';
-import type { SessionStore } from '../../src/core/store.js';
-import type { SessionMiddlewareOptions } from '../../src/middleware/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import type { SessionMiddlewareOptions } from '../../packages/middleware/src/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
+import type { SessionEngineOptions } from '../../packages/sessionkeeper/src/core/options.js';
+import type { Problem } from '../../packages/sessionkeeper/src/core/problem.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import type { RunningApp, SessionJson, StartApp } from './app-contract.js';
 import { FileJobs } from './file-jobs.js';
 import {

@@ -7,11 +7,17 @@ import { build } from 'esbuild';
 import { pino } from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SessionClient } from '../../src/client/index.js';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import { DEFAULT_CHROMIUM_ARGS } from '../../src/pool/browser/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import type { SessionClient } from '../../packages/client/src/index.js';
+import { DEFAULT_CHROMIUM_ARGS } from '../../packages/pool/src/browser/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { CHROMIUM, chromiumAvailable } from '../pool/chromium.js';
 import type { RunningApp, StartApp } from './app-contract.js';
 import { startExpressApp } from './express-app.js';

@@ -6,7 +6,7 @@ import {
   createSessionClient,
   type KeyValueStorage,
   type ServerTokenSet,
-} from '../../src/client/index.js';
+} from '../../packages/client/src/index.js';
 
 interface PageGlobals {
   localStorage: KeyValueStorage;

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Problem } from '../../src/core/problem.js';
+import type { Problem } from '../../packages/sessionkeeper/src/core/problem.js';
 import { REPO_ROOT } from '../server/cli-process.js';
 import { CookieJar, type HttpResult, type RequestInit, send } from './http-client.js';
 

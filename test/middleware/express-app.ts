@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { sessionMiddleware } from '../../src/express/index.js';
+import { sessionMiddleware } from '../../packages/express/src/index.js';
 import type { AppSetup, LoginBody, RunningApp, SessionJson } from './app-contract.js';
 
 export async function startExpressApp({

@@ -1,5 +1,5 @@
 import Fastify from 'fastify';
-import { sessionPlugin } from '../../src/fastify/index.js';
+import { sessionPlugin } from '../../packages/fastify/src/index.js';
 import type { AppSetup, LoginBody, RunningApp, SessionJson } from './app-contract.js';
 
 export async function startFastifyApp({

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SessionEvent } from '../../src/core/types.js';
+import type { SessionEvent } from '../../packages/sessionkeeper/src/core/types.js';
 
 /**
  * The file side of the upload → process → download flow, shared by the three test apps: each

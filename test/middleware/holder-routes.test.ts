@@ -3,12 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import type { Problem } from '../../src/core/problem.js';
-import type { SessionMiddlewareOptions } from '../../src/middleware/index.js';
-import { buildApp } from '../../src/server/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import type { SessionMiddlewareOptions } from '../../packages/middleware/src/index.js';
+import { buildApp } from '../../packages/server/src/server/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import type { Problem } from '../../packages/sessionkeeper/src/core/problem.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import type { RunningApp, StartApp } from './app-contract.js';
 import { startExpressApp } from './express-app.js';
 import { startFastifyApp } from './fastify-app.js';
@@ -17,7 +23,7 @@ import { startHonoApp } from './hono-app.js';
 import { type HttpResult, type RequestInit, send } from './http-client.js';
 
 // Issue 19 item 3: each adapter serves the holder calls the client makes, with the service's
-// answers (one implementation: src/middleware/holder-routes.ts); item 5: the problem pages behind
+// answers (one implementation: packages/middleware/src/holder-routes.ts); item 5: the problem pages behind
 // `type`; issue 13 item 8: cross-site cookie calls are refused, reads included.
 
 const API_KEY = 'holder-routes-test-key-0123456789';
@@ -288,7 +294,7 @@ describe.each(adapters)('holder routes on a %s app', (_name, start) => {
 describe('holder routes of the Fastify plugin registered under a prefix', () => {
   it('are served relative to the scope, with the problem pages', async () => {
     const { default: Fastify } = await import('fastify');
-    const { sessionPlugin } = await import('../../src/fastify/index.js');
+    const { sessionPlugin } = await import('../../packages/fastify/src/index.js');
     const engine = await createSessionEngine({
       store: createSqliteStore({ path: join(await mkdtemp(join(tmpdir(), 'sk-scope-')), 's.db') }),
       background: false,

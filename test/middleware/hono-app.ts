@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { type SessionkeeperEnv, sessionMiddleware } from '../../src/hono/index.js';
+import { type SessionkeeperEnv, sessionMiddleware } from '../../packages/hono/src/index.js';
 import type { AppSetup, LoginBody, RunningApp, SessionJson } from './app-contract.js';
 
 export async function startHonoApp({

@@ -7,18 +7,24 @@ import { Hono } from 'hono';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import type { Problem } from '../../src/core/problem.js';
-import { accessTokenMiddleware as expressAccessTokens } from '../../src/express/index.js';
-import { sessionPlugin } from '../../src/fastify/index.js';
+import { accessTokenMiddleware as expressAccessTokens } from '../../packages/express/src/index.js';
+import { sessionPlugin } from '../../packages/fastify/src/index.js';
 import {
   accessTokenMiddleware as honoAccessTokens,
   type SessionkeeperEnv,
-} from '../../src/hono/index.js';
-import { createMemoryStore } from '../../src/memory/index.js';
-import type { SessionMiddlewareOptions } from '../../src/middleware/index.js';
-import { buildApp } from '../../src/server/index.js';
+} from '../../packages/hono/src/index.js';
+import type { SessionMiddlewareOptions } from '../../packages/middleware/src/index.js';
+import { buildApp } from '../../packages/server/src/server/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import type { Problem } from '../../packages/sessionkeeper/src/core/problem.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 import { send } from './http-client.js';
 
 // Issue 19 item 4: a resource server with no store verifies access tokens with the session

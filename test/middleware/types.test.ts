@@ -2,17 +2,17 @@ import type { Request } from 'express';
 import type { FastifyRequest } from 'fastify';
 import { Hono } from 'hono';
 import { describe, expectTypeOf, it } from 'vitest';
-import type { SessionEngine } from '../../src/core/engine.js';
-import type { Session } from '../../src/core/types.js';
-import type { SessionContext } from '../../src/express/index.js';
-import type { SessionPluginOptions } from '../../src/fastify/index.js';
-import type { SessionkeeperEnv } from '../../src/hono/index.js';
+import type { SessionContext } from '../../packages/express/src/index.js';
+import type { SessionPluginOptions } from '../../packages/fastify/src/index.js';
+import type { SessionkeeperEnv } from '../../packages/hono/src/index.js';
+import type { SessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import type { Session } from '../../packages/sessionkeeper/src/core/types.js';
 
 // A type alias, not an interface: session data must be assignable to Record<string, unknown>.
 type Cart = { cart: string[] };
 
 // What an app does once to type `req.sessionkeeper` / `request.sessionkeeper` (docs/middleware.md).
-declare module '../../src/express/index.js' {
+declare module '@sessionkeeper/express' {
   interface SessionkeeperRegister {
     data: Cart;
   }

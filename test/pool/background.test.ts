@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
 import {
   createSessionPool,
   type HttpSession,
   type PoolEvents,
   type RetireReason,
-} from '../../src/pool/index.js';
+} from '../../packages/pool/src/index.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import { gate, nextEvent, signedInAs, siteKind, startSite } from './http-site.js';
 
 async function accountOf(session: HttpSession): Promise<string | undefined> {

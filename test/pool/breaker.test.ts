@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
 import {
   type BreakerState,
   createSessionPool,
   type HttpSession,
   PoolTimeoutError,
   UpstreamUnavailableError,
-} from '../../src/pool/index.js';
+} from '../../packages/pool/src/index.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import { signedInAs, siteKind, startSite } from './http-site.js';
 
 async function accountOf(session: HttpSession): Promise<string | undefined> {

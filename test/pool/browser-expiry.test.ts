@@ -8,17 +8,21 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type BrowserSession,
-  browserSessionKind,
-  DEFAULT_CHROMIUM_ARGS,
-} from '../../src/pool/browser/index.js';
-import { createSessionPool, type Detector, defaultDetectors } from '../../src/pool/index.js';
-import {
   EXPIRY_MODES,
   type ExpiryMode,
   type FakeUpstream,
   startFakeUpstream,
-} from '../../src/testing/fake-upstream.js';
+} from '../../examples/shared/fake-upstream.js';
+import {
+  type BrowserSession,
+  browserSessionKind,
+  DEFAULT_CHROMIUM_ARGS,
+} from '../../packages/pool/src/browser/index.js';
+import {
+  createSessionPool,
+  type Detector,
+  defaultDetectors,
+} from '../../packages/pool/src/index.js';
 import { chromiumAvailable, processesOf } from './chromium.js';
 
 const available = chromiumAvailable('the browser expiry tests');

@@ -1,21 +1,24 @@
 // The browser session kind on its own, in real Chromium against a real (fake) upstream site.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
-import { PoolClosedError, UpstreamSessionExpiredError } from '../../src/core/errors.js';
+import {
+  type ExpiryMode,
+  type FakeUpstream,
+  startFakeUpstream,
+} from '../../examples/shared/fake-upstream.js';
 import {
   type BrowserSession,
   type BrowserSessionKind,
   browserSessionKind,
   DEFAULT_CHROMIUM_ARGS,
-} from '../../src/pool/browser/index.js';
-import { detectors, runDetectors } from '../../src/pool/detectors.js';
-import type { ExpiryVerdict, SessionContext } from '../../src/pool/kind.js';
+} from '../../packages/pool/src/browser/index.js';
+import { detectors, runDetectors } from '../../packages/pool/src/detectors.js';
+import type { ExpiryVerdict, SessionContext } from '../../packages/pool/src/kind.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import {
-  type ExpiryMode,
-  type FakeUpstream,
-  startFakeUpstream,
-} from '../../src/testing/fake-upstream.js';
+  PoolClosedError,
+  UpstreamSessionExpiredError,
+} from '../../packages/sessionkeeper/src/core/errors.js';
 import { chromiumAvailable, isAlive, processesOf } from './chromium.js';
 
 const available = chromiumAvailable('the browser kind tests');

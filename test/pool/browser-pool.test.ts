@@ -8,21 +8,21 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSessionEngine } from '../../src/core/engine.js';
+import { type FakeUpstream, startFakeUpstream } from '../../examples/shared/fake-upstream.js';
 import {
   type BrowserSession,
   type BrowserSessionState,
   browserSessionKind,
   DEFAULT_CHROMIUM_ARGS,
-} from '../../src/pool/browser/index.js';
+} from '../../packages/pool/src/browser/index.js';
 import {
   createSessionPool,
   detectors,
   engineStateStore,
   type PoolEvents,
-} from '../../src/pool/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import { type FakeUpstream, startFakeUpstream } from '../../src/testing/fake-upstream.js';
+} from '../../packages/pool/src/index.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { CHROMIUM, chromiumAvailable, processesOf } from './chromium.js';
 
 const available = chromiumAvailable('the browser pool tests');

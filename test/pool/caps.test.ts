@@ -5,7 +5,7 @@ import {
   type HttpSession,
   PoolTimeoutError,
   type RetireReason,
-} from '../../src/pool/index.js';
+} from '../../packages/pool/src/index.js';
 import { gate, signedInAs, siteKind, startSite } from './http-site.js';
 
 async function accountOf(session: HttpSession): Promise<string | undefined> {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createSessionPool, detectors, type HttpSession } from '../../src/pool/index.js';
-import type { ExpiryMode } from '../../src/testing/fake-upstream.js';
+import type { ExpiryMode } from '../../examples/shared/fake-upstream.js';
+import { createSessionPool, detectors, type HttpSession } from '../../packages/pool/src/index.js';
 import { signedInAs, siteKind, startSite } from './http-site.js';
 
 const OPERATIONS = 1000;

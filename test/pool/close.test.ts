@@ -2,7 +2,11 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createSessionPool, type HttpSession, PoolClosedError } from '../../src/pool/index.js';
+import {
+  createSessionPool,
+  type HttpSession,
+  PoolClosedError,
+} from '../../packages/pool/src/index.js';
 import { gate, signedInAs, siteKind, startSite } from './http-site.js';
 
 async function accountOf(session: HttpSession): Promise<string | undefined> {

@@ -2,7 +2,6 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
 import {
   createSessionPool,
   detectors,
@@ -14,7 +13,8 @@ import {
   type SessionPool,
   UpstreamKeptExpiringError,
   UpstreamSessionExpiredError,
-} from '../../src/pool/index.js';
+} from '../../packages/pool/src/index.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import { formLogin, gate, signedInAs, siteKind, startSite } from './http-site.js';
 
 async function accountOf(session: HttpSession): Promise<string | undefined> {

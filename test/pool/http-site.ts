@@ -1,10 +1,10 @@
 import { afterEach } from 'vitest';
-import { type HttpClient, httpSessionKind } from '../../src/pool/index.js';
 import {
   type FakeUpstream,
   type FakeUpstreamOptions,
   startFakeUpstream,
-} from '../../src/testing/fake-upstream.js';
+} from '../../examples/shared/fake-upstream.js';
+import { type HttpClient, httpSessionKind } from '../../packages/pool/src/index.js';
 
 const open: FakeUpstream[] = [];
 afterEach(async () => {

@@ -11,13 +11,13 @@
 // operation takes a few ms and the test 5 s; under a load average of 25 an operation took 250 ms.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { EXPIRY_MODES, type ExpiryMode } from '../../examples/shared/fake-upstream.js';
 import {
   createSessionPool,
   type HttpClient,
   type HttpSession,
   httpSessionKind,
-} from '../../src/pool/index.js';
-import { EXPIRY_MODES, type ExpiryMode } from '../../src/testing/fake-upstream.js';
+} from '../../packages/pool/src/index.js';
 import { signedInAs, startSite } from './http-site.js';
 
 const RANDOM_LIFETIME_SECONDS = 0.2;

@@ -1,16 +1,16 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { PayloadTooLargeError } from '../../src/core/errors.js';
+import type { FakeUpstream } from '../../examples/shared/fake-upstream.js';
 import {
   createSessionPool,
   engineStateStore,
   type HttpSession,
   type PoolEvents,
-} from '../../src/pool/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import type { FakeUpstream } from '../../src/testing/fake-upstream.js';
+} from '../../packages/pool/src/index.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { PayloadTooLargeError } from '../../packages/sessionkeeper/src/core/errors.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { withTempDir } from '../sqlite/temp-dir.js';
 import { signedInAs, siteKind, startSite } from './http-site.js';
 

@@ -1,8 +1,8 @@
 // pool.stats(): the totals, the breaker, and per key its sessions (state, uses, age, last check)
 // and its expiries and recoveries: what a status endpoint (the example's GET /pool) shows.
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
-import { createSessionPool, type HttpSession } from '../../src/pool/index.js';
+import { createSessionPool, type HttpSession } from '../../packages/pool/src/index.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import { gate, signedInAs, siteKind, startSite } from './http-site.js';
 
 async function accountOf(session: HttpSession): Promise<string | undefined> {

@@ -15,7 +15,7 @@ import {
   httpSessionKind,
   type PoolEvents,
   UpstreamUnavailableError,
-} from '../../src/pool/index.js';
+} from '../../packages/pool/src/index.js';
 import { signedInAs, siteKind, startSite } from './http-site.js';
 
 // Forced collections, as `node --expose-gc` gives them, without a child process.

@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
+import { createRedisStore, type RedisStore } from '../../packages/redis/src/index.js';
 import { type RedisClusterProcess, startRedisCluster } from './cluster.js';
 import { newRecord, T0 } from './records.js';
 import { countKeys, redisBinariesAvailable } from './redis-env.js';

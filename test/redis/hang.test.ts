@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from '../../src/server/index.js';
+import { createServer } from '../../packages/server/src/server/index.js';
 import { redisBinariesAvailable } from './redis-env.js';
 import { type RedisServerProcess, startRedisServer, waitFor } from './redis-server.js';
 

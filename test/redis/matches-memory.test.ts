@@ -1,7 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CreateLimits, LimitPolicy, SessionStore, StoredEvent } from '../../src/core/store.js';
-import { MemoryStore } from '../../src/memory/index.js';
-import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
+import { createRedisStore, type RedisStore } from '../../packages/redis/src/index.js';
+import type {
+  CreateLimits,
+  LimitPolicy,
+  SessionStore,
+  StoredEvent,
+} from '../../packages/sessionkeeper/src/core/store.js';
+import { MemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 import { newRecord, T0 } from './records.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from './redis-env.js';
 

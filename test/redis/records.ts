@@ -1,7 +1,10 @@
-import { computeExpiresAtMs, newSessionRecord } from '../../src/core/expiry.js';
-import type { SessionRecord } from '../../src/core/store.js';
-import { generateSecret, hashSecret } from '../../src/core/token.js';
-import type { RedisStore } from '../../src/redis/index.js';
+import type { RedisStore } from '../../packages/redis/src/index.js';
+import {
+  computeExpiresAtMs,
+  newSessionRecord,
+} from '../../packages/sessionkeeper/src/core/expiry.js';
+import type { SessionRecord } from '../../packages/sessionkeeper/src/core/store.js';
+import { generateSecret, hashSecret } from '../../packages/sessionkeeper/src/core/token.js';
 
 /** A record as the engine would build it, with an id from the store. */
 export function newRecord(

@@ -1,11 +1,14 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/core/errors.js';
-import { computeExpiresAtMs, liveLeases } from '../../src/core/expiry.js';
-import { ancestorKey } from '../../src/core/refresh-rotation.js';
-import { generateSessionId, isValidSessionId } from '../../src/core/token.js';
-import { createRedisStore, type RedisStore } from '../../src/redis/index.js';
-import { shardOfId, shardOfSubject, subjectTag } from '../../src/redis/keys.js';
+import { createRedisStore, type RedisStore } from '../../packages/redis/src/index.js';
+import { shardOfId, shardOfSubject, subjectTag } from '../../packages/redis/src/keys.js';
+import { ValidationError } from '../../packages/sessionkeeper/src/core/errors.js';
+import { computeExpiresAtMs, liveLeases } from '../../packages/sessionkeeper/src/core/expiry.js';
+import { ancestorKey } from '../../packages/sessionkeeper/src/core/refresh-rotation.js';
+import {
+  generateSessionId,
+  isValidSessionId,
+} from '../../packages/sessionkeeper/src/core/token.js';
 import { newRecord, T0 } from './records.js';
 import { countKeys, deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from './redis-env.js';
 

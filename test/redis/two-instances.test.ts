@@ -1,10 +1,16 @@
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import { SessionLimitReachedError } from '../../src/core/errors.js';
-import type { SessionEngineOptions } from '../../src/core/options.js';
-import { createRedisStore } from '../../src/redis/index.js';
+import { createRedisStore } from '../../packages/redis/src/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import { SessionLimitReachedError } from '../../packages/sessionkeeper/src/core/errors.js';
+import type { SessionEngineOptions } from '../../packages/sessionkeeper/src/core/options.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from './redis-env.js';
 
 /**

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../src/core/errors.js';
-import { codeForSlug, errorCodes, problemRegistry } from '../../src/core/problems.js';
-import { createMemoryStore } from '../../src/memory/index.js';
+import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
+import {
+  codeForSlug,
+  errorCodes,
+  problemRegistry,
+} from '../../packages/sessionkeeper/src/core/problems.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 import {
   API_KEY,
   backend,

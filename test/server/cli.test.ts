@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createAccessTokenVerifier } from '../../src/core/access-token-verifier.js';
+import { createAccessTokenVerifier } from '../../packages/sessionkeeper/src/core/access-token-verifier.js';
 import { type CliRun, listeningUrl, parseJson, runCli } from './cli-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-cli-'));

@@ -2,8 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/cli/config-error.js';
-import { fileKey, parseServeArgs, SETTINGS, type ServeConfig } from '../../src/cli/serve-config.js';
+import { ConfigError } from '../../packages/server/src/cli/config-error.js';
+import {
+  fileKey,
+  parseServeArgs,
+  SETTINGS,
+  type ServeConfig,
+} from '../../packages/server/src/cli/serve-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sessionkeeper-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,14 +6,20 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { expect } from 'vitest';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import type { SessionEngineOptions } from '../../src/core/options.js';
-import type { Problem } from '../../src/core/problem.js';
-import type { SessionStore } from '../../src/core/store.js';
-import { createMemoryStore } from '../../src/memory/index.js';
-import { type AppOptions, buildApp } from '../../src/server/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { type AppOptions, buildApp } from '../../packages/server/src/server/index.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import type { SessionEngineOptions } from '../../packages/sessionkeeper/src/core/options.js';
+import type { Problem } from '../../packages/sessionkeeper/src/core/problem.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 
 export const API_KEY = 'test-api-key-0123456789';
 export const backend = { authorization: `Bearer ${API_KEY}` };

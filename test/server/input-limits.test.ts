@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/core/errors.js';
-import { MAX_DATA_DEPTH } from '../../src/core/input.js';
+import { ValidationError } from '../../packages/sessionkeeper/src/core/errors.js';
+import { MAX_DATA_DEPTH } from '../../packages/sessionkeeper/src/core/input.js';
 import {
   API_KEY,
   backend,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore } from '../../src/memory/index.js';
-import { createServerMetrics, timedStore } from '../../src/server/metrics.js';
+import { createServerMetrics, timedStore } from '../../packages/server/src/server/metrics.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
 import {
   backend,
   createSession,

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppOptions } from '../../src/server/index.js';
+import type { AppOptions } from '../../packages/server/src/server/index.js';
 import { API_KEY, type Harness, startHarness } from './harness.js';
 
 // Over a real socket: the client address is the TCP peer's (127.0.0.1), or what X-Forwarded-For

@@ -3,12 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type Clock, systemClock } from '../../src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../src/core/engine.js';
-import type { SessionStore } from '../../src/core/store.js';
-import type { SessionEvent } from '../../src/core/types.js';
-import { createRedisStore } from '../../src/redis/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createRedisStore } from '../../packages/redis/src/index.js';
+import { type Clock, systemClock } from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
+import type { SessionEvent } from '../../packages/sessionkeeper/src/core/types.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from '../redis/redis-env.js';
 import { type CliRun, listeningUrl, runCli } from './cli-process.js';
 import { startReceiver, type WebhookReceiver } from './webhook-receiver.js';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SHUTDOWN_GRACE_MS } from '../../src/cli/serve.js';
+import { SHUTDOWN_GRACE_MS } from '../../packages/server/src/cli/serve.js';
 import { REPO_ROOT } from './cli-process.js';
 
 const children: ReturnType<typeof spawn>[] = [];
@@ -20,7 +20,7 @@ async function serveIntoHead(): Promise<{ child: ReturnType<typeof spawn>; url: 
     [
       '--import',
       'tsx',
-      'src/cli/main.ts',
+      'packages/server/src/cli/main.ts',
       'serve',
       '--store',
       'memory:',

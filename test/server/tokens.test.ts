@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createAccessTokenVerifier } from '../../src/core/access-token-verifier.js';
-import { StoreUnavailableError } from '../../src/core/errors.js';
-import type { SessionStore } from '../../src/core/store.js';
-import { createMemoryStore } from '../../src/memory/index.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createAccessTokenVerifier } from '../../packages/sessionkeeper/src/core/access-token-verifier.js';
+import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import type { ProblemBody } from './harness.js';
 import { API_KEY, failingStore, type Harness, startHarness } from './harness.js';
 

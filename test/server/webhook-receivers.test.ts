@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
-import { webhookGroup } from '../../src/server/webhooks.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { webhookGroup } from '../../packages/server/src/server/webhooks.js';
+import { systemClock } from '../../packages/sessionkeeper/src/core/clock.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { createSession, startHarness } from './harness.js';
 import { startReceiver, type WebhookReceiver } from './webhook-receiver.js';
 

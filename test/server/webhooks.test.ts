@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../packages/sessionkeeper/src/core/clock.js';
 import { type CliRun, listeningUrl, runCli } from './cli-process.js';
 import { createSession, type Harness, holder, startHarness } from './harness.js';
 import {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { FixtureProcess } from './child-process.js';
 import { withTempDir } from './temp-dir.js';
 

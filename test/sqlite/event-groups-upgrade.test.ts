@@ -1,11 +1,11 @@
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/core/clock.js';
-import { createSessionEngine } from '../../src/core/engine.js';
-import type { SessionEvent } from '../../src/core/types.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import { migrations } from '../../src/sqlite/migrations.js';
+import { createManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import type { SessionEvent } from '../../packages/sessionkeeper/src/core/types.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
+import { migrations } from '../../packages/sessionkeeper/src/sqlite/migrations.js';
 import { buildRecord } from './fixtures/records.js';
 import { withTempDir } from './temp-dir.js';
 

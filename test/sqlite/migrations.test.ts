@@ -2,11 +2,21 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createSessionEngine } from '../../src/core/engine.js';
-import { StoreUnavailableError, ValidationError } from '../../src/core/errors.js';
-import { formatSessionToken, generateSecret, hashSecret } from '../../src/core/token.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import { LATEST_SCHEMA_VERSION, migrations } from '../../src/sqlite/migrations.js';
+import { createSessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import {
+  StoreUnavailableError,
+  ValidationError,
+} from '../../packages/sessionkeeper/src/core/errors.js';
+import {
+  formatSessionToken,
+  generateSecret,
+  hashSecret,
+} from '../../packages/sessionkeeper/src/core/token.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
+import {
+  LATEST_SCHEMA_VERSION,
+  migrations,
+} from '../../packages/sessionkeeper/src/sqlite/migrations.js';
 import { buildRecord } from './fixtures/records.js';
 import { withTempDir } from './temp-dir.js';
 

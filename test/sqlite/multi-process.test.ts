@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/core/store.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import type { StoredEvent } from '../../packages/sessionkeeper/src/core/store.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { FixtureProcess, startTogether } from './child-process.js';
 import { buildRecord } from './fixtures/records.js';
 import { withTempDir } from './temp-dir.js';

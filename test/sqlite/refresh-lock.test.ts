@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { backend, createSession, type Harness, startHarness } from '../server/harness.js';
 import { FixtureProcess } from './child-process.js';
 import { withTempDir } from './temp-dir.js';

@@ -1,11 +1,15 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../src/core/errors.js';
-import { computeExpiresAtMs } from '../../src/core/expiry.js';
-import { ancestorKey } from '../../src/core/refresh-rotation.js';
-import type { RefreshOutcome, SessionRecord, StoredEvent } from '../../src/core/store.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
-import type { SqliteStore } from '../../src/sqlite/sqlite-store.js';
+import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
+import { computeExpiresAtMs } from '../../packages/sessionkeeper/src/core/expiry.js';
+import { ancestorKey } from '../../packages/sessionkeeper/src/core/refresh-rotation.js';
+import type {
+  RefreshOutcome,
+  SessionRecord,
+  StoredEvent,
+} from '../../packages/sessionkeeper/src/core/store.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
+import type { SqliteStore } from '../../packages/sessionkeeper/src/sqlite/sqlite-store.js';
 import { FixtureProcess, startTogether } from './child-process.js';
 import { buildRecord } from './fixtures/records.js';
 import { withTempDir } from './temp-dir.js';

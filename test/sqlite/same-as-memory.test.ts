@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { CreateLimits, SessionStore, StoredEvent } from '../../src/core/store.js';
-import { MemoryStore } from '../../src/memory/memory-store.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import type {
+  CreateLimits,
+  SessionStore,
+  StoredEvent,
+} from '../../packages/sessionkeeper/src/core/store.js';
+import { MemoryStore } from '../../packages/sessionkeeper/src/memory/memory-store.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { buildRecord } from './fixtures/records.js';
 import { withTempDir } from './temp-dir.js';
 

@@ -1,9 +1,9 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../src/core/errors.js';
-import type { SessionStore } from '../../src/core/store.js';
-import { createSqliteStore } from '../../src/sqlite/index.js';
+import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
+import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { buildRecord } from './fixtures/records.js';
 import { withTempDir } from './temp-dir.js';
 

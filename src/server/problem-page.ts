@@ -1,2 +1,0 @@
-// The pages are shared with the middleware, which serves them on apps (docs/middleware.md).
-export { renderProblemIndex, renderProblemPage } from '../middleware/problem-page.js';
