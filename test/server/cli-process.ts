@@ -12,17 +12,33 @@ export interface CliRun {
   exited: Promise<number | string>;
 }
 
-/** Runs `sessionkeeper <args>` from source, as `npm start` does, and collects its output by line. */
+/** Runs `sessionkeeper <args>` from source and collects its output by line. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'packages/server/src/cli/main.ts', ...args],
-    {
+  return collect(
+    spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    }),
   );
+}
+
+/**
+ * Runs `npm start -- <args>` in the repository, as a newcomer does: the built service, without
+ * the export condition the tests set to load package sources.
+ */
+export function runNpmStart(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
+  const { NODE_OPTIONS: _sourceCondition, ...inherited } = process.env;
+  return collect(
+    spawn('npm', ['start', '--', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...inherited, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+}
+
+function collect(child: ChildProcess): CliRun {
   const run: CliRun = {
     child,
     stdout: [],
