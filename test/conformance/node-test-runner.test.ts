@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { conformanceCaseNames } from '../../packages/sessionkeeper/src/testing/index.js';
+import { ValidationError } from '../../packages/sessionkeeper/src/core/errors.js';
+import { createMemoryStore } from '../../packages/sessionkeeper/src/memory/index.js';
+import {
+  conformanceCaseNames,
+  describeStoreConformance,
+} from '../../packages/sessionkeeper/src/testing/index.js';
 
 // The conformance suite must work for store authors on any runner: here it runs under node:test
 // in a child process (no vitest in sight), once on good stores and once on a broken one.
@@ -58,6 +63,17 @@ describe('the store conformance suite under node --test', () => {
     expect(cases).toContain(
       'throttled touch > never lets a session in steady use expire, whatever the throttle',
     );
+  });
+
+  it('refuses to start without the runner, naming the missing function', () => {
+    const factory = { create: async () => createMemoryStore() };
+    const register = (runner: unknown) => () =>
+      describeStoreConformance('memory', factory, runner as never);
+    expect(register(undefined)).toThrow(ValidationError);
+    expect(register(undefined)).toThrow(/runner\.describe/);
+    // A node:test user who passes `after` under its own name.
+    const nodeStyle = { describe: () => {}, it: () => {}, afterEach: () => {}, after: () => {} };
+    expect(register(nodeStyle)).toThrow(/runner\.afterAll: .*afterAll: after/);
   });
 
   it('passes every case on the memory and SQLite stores, and fails the cases a store that never records activity breaks', async () => {
