@@ -165,8 +165,11 @@ export function describeStoreConformance(
         ];
         for (const [presented, slug] of cases) {
           const result = await engine.validate(presented);
-          assert.equal(result.ok, false, presented);
-          if (!result.ok) assert.equal(result.error.slug, slug, presented);
+          assert.equal(result.ok, false, `${JSON.stringify(presented)} validated`);
+          if (!result.ok) {
+            const got = result.error.slug;
+            assert.equal(got, slug, `${JSON.stringify(presented)}: ${got}, expected ${slug}`);
+          }
         }
       });
 
@@ -190,7 +193,8 @@ export function describeStoreConformance(
         for (const [input, field] of bad) {
           const error = await engine.create(input as never).catch((e: unknown) => e);
           assertInstanceOf(error, Error, JSON.stringify(input));
-          assert.equal((error as ValidationError).field, field, JSON.stringify(input));
+          const got = (error as ValidationError).field;
+          assert.equal(got, field, `${JSON.stringify(input)}: field ${got}, expected ${field}`);
         }
         assert.equal((await engine.stats()).active, 0);
       });
@@ -267,7 +271,7 @@ export function describeStoreConformance(
         for (let i = 0; i < 200; i++) {
           clock.advance(9.9);
           const result = await engine.validate(token);
-          assert.equal(result.ok, true, `after ${i} uses`);
+          assert.equal(result.ok, true, `expired after ${i} uses 9.9 s apart (idle timeout 10 s)`);
         }
       });
 
@@ -618,8 +622,12 @@ export function describeStoreConformance(
         );
         for (const group of ['a', 'b']) {
           const claimed = batches.filter((b) => b.group === group).flatMap((b) => b.events);
-          assertLength(claimed, group === 'a' ? 30 : 24, group);
-          assert.equal(new Set(ids(claimed)).size, claimed.length, group);
+          assertLength(claimed, group === 'a' ? 30 : 24, `group ${group}`);
+          assert.equal(
+            new Set(ids(claimed)).size,
+            claimed.length,
+            `group ${group}: an event claimed twice`,
+          );
         }
         const rest = await engine.store.claimEvents(nowMs, 100, 30_000, 'b');
         assertLength(rest, 6);
@@ -657,7 +665,11 @@ export function describeStoreConformance(
         const later = await engine.create({ subject: 'later' });
         for (const group of ['app', 'hooks']) {
           const [event] = await store.claimEvents(clock.now(), 10, 30_000, group);
-          assert.equal(event?.session.id, later.session.id, group);
+          assert.equal(
+            event?.session.id,
+            later.session.id,
+            `group ${group} got ${event?.session.id}, expected the later session`,
+          );
         }
       });
 
@@ -728,7 +740,11 @@ export function describeStoreConformance(
       it('refuses a group name that could not be a store key, naming the field', async () => {
         const { engine } = await setup();
         for (const group of ['', 'a{b}', 'x'.repeat(65), 'a b', 'a*']) {
-          assert.throws(() => engine.on('created', () => {}, { group }), ValidationError, group);
+          assert.throws(
+            () => engine.on('created', () => {}, { group }),
+            ValidationError,
+            `group ${JSON.stringify(group)} was accepted`,
+          );
         }
         assert.throws(
           () => engine.on('created', () => {}, { group: 'a{b}' }),
