@@ -2,7 +2,7 @@
 // with a login form, cookie sessions that die after a short random lifetime, and the ways such
 // sites say "expired" (a 200 page with the words, a 401, a redirect to the login form, a 200
 // "Your Session Has Expired due to inactivity" page).
-// Not exported from sessionkeeper/testing (that module loads vitest): import it by path.
+// Not exported from sessionkeeper/testing (a test fixture, not part of the store contract): import it by path.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

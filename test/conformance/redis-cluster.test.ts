@@ -1,4 +1,4 @@
-import { describe } from 'vitest';
+import { afterAll, afterEach, describe, it } from 'vitest';
 import { createRedisStore } from '../../packages/redis/src/index.js';
 import { describeStoreConformance } from '../../packages/sessionkeeper/src/testing/index.js';
 import { type RedisClusterProcess, startRedisCluster } from '../redis/cluster.js';
@@ -10,16 +10,20 @@ const runPrefix = uniquePrefix();
 let n = 0;
 
 describe.skipIf(!redisBinariesAvailable)('redis cluster', () => {
-  describeStoreConformance('redis cluster (3 masters)', {
-    create: async () => {
-      cluster ??= startRedisCluster();
-      return createRedisStore({
-        url: (await cluster).clusterUrl,
-        keyPrefix: `${runPrefix}${++n}:`,
-      });
+  describeStoreConformance(
+    'redis cluster (3 masters)',
+    {
+      create: async () => {
+        cluster ??= startRedisCluster();
+        return createRedisStore({
+          url: (await cluster).clusterUrl,
+          keyPrefix: `${runPrefix}${++n}:`,
+        });
+      },
+      cleanup: async () => {
+        await (await cluster)?.stop();
+      },
     },
-    cleanup: async () => {
-      await (await cluster)?.stop();
-    },
-  });
+    { describe, it, afterEach, afterAll },
+  );
 });

@@ -1,11 +1,12 @@
+import { strict as assert } from 'node:assert';
 import { pino } from 'pino';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createManualClock, type ManualClock } from '../core/clock.js';
 import { createSessionEngine, type SessionEngine } from '../core/engine.js';
 import { SessionLimitReachedError, ValidationError } from '../core/errors.js';
 import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionStore } from '../core/store.js';
 import { EVENT_TYPES, type SessionEvent } from '../core/types.js';
+import { assertFields, assertInstanceOf, assertLength, assertMatches } from './assert.js';
 import { tokenCases } from './token-conformance.js';
 
 export interface StoreFactory {
@@ -13,7 +14,29 @@ export interface StoreFactory {
   create(): Promise<SessionStore>;
   /** Runs once after the whole suite, e.g. to remove a temp directory. */
   cleanup?(): Promise<void>;
+  /**
+   * How long one case may take on this store before it fails, in milliseconds (default 20 000).
+   * The suite enforces it itself, since node:test has no default timeout, and hands it to the
+   * runner's `it` so that vitest's and jest's shorter defaults do not cut a case short.
+   */
+  timeoutMs?: number;
 }
+
+/**
+ * The functions of a test runner the suite registers its cases with: vitest's and jest's
+ * `{ describe, it, afterEach, afterAll }` fit as they are; for node:test pass
+ * `{ describe, it, afterEach, afterAll: after }`. Typed loosely so each runner's own signatures fit.
+ */
+export interface TestRunner {
+  describe: (name: string, body: () => void) => unknown;
+  /** The third argument is a timeout in milliseconds (vitest, jest); node:test ignores it. */
+  it: (name: string, body: () => Promise<void>, timeoutMs?: number) => unknown;
+  afterEach: (hook: () => Promise<void>) => unknown;
+  afterAll: (hook: () => Promise<void>) => unknown;
+}
+
+/** Registers one case; `tokenCases` receives it too. */
+export type DefineCase = (name: string, body: () => Promise<void>) => void;
 
 interface Harness {
   engine: SessionEngine;
@@ -21,12 +44,58 @@ interface Harness {
   events: SessionEvent[];
 }
 
+const DEFAULT_TIMEOUT_MS = 20_000;
+/** The runner's own timeout is a little longer, so that ours fails first and says why. */
+const RUNNER_TIMEOUT_MARGIN_MS = 2_000;
+
+async function withinTimeout(body: () => Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new Error(
+          `the case did not finish within ${timeoutMs} ms (StoreFactory.timeoutMs): a store call that never settles?`,
+        ),
+      );
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([body(), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function checkRunner(runner: TestRunner | undefined): asserts runner is TestRunner {
+  for (const key of ['describe', 'it', 'afterEach', 'afterAll'] as const) {
+    if (typeof runner?.[key] !== 'function') {
+      throw new ValidationError(
+        `runner.${key}`,
+        "pass the test runner's functions, e.g. { describe, it, afterEach, afterAll } from vitest or jest, or { describe, it, afterEach, afterAll: after } from node:test",
+      );
+    }
+  }
+}
+
 /**
- * The contract every store must meet, as named vitest cases: expiry, throttled touch, caps and
- * eviction, revocation, listing, leases, the sweeper, the event outbox, and concurrency. It runs
- * through the engine so that what is checked is what users observe.
+ * The contract every store must meet, as named cases: expiry, throttled touch, caps and eviction,
+ * revocation, listing, leases, the sweeper, the event outbox, and concurrency. It runs through the
+ * engine so that what is checked is what users observe. Assertions use node:assert, and the test
+ * runner's functions are passed in (`runner` is required), so it runs under vitest, jest or
+ * node:test alike.
  */
-export function describeStoreConformance(name: string, factory: StoreFactory): void {
+export function describeStoreConformance(
+  name: string,
+  factory: StoreFactory,
+  runner: TestRunner,
+): void {
+  checkRunner(runner);
+  const { describe, afterEach, afterAll } = runner;
+  const timeoutMs = factory.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const it: DefineCase = (caseName, body) => {
+    runner.it(caseName, () => withinTimeout(body, timeoutMs), timeoutMs + RUNNER_TIMEOUT_MARGIN_MS);
+  };
+
   describe(`store conformance: ${name}`, () => {
     const engines: SessionEngine[] = [];
 
@@ -66,19 +135,22 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
           subject: 'user-1',
           data: { cart: [1, 2], name: 'Ada' },
         });
-        expect(token).toMatch(/^sks_[A-Za-z0-9_-]{8,64}\.[A-Za-z0-9_-]{43}$/);
-        expect(token).toContain(session.id);
+        assertMatches(token, /^sks_[A-Za-z0-9_-]{8,64}\.[A-Za-z0-9_-]{43}$/);
+        assert.ok(
+          token.includes(session.id),
+          `token ${token} does not carry the session id ${session.id}`,
+        );
         const result = await engine.validate(token);
-        expect(result.ok).toBe(true);
+        assert.equal(result.ok, true);
         if (!result.ok) return;
-        expect(result.session).toMatchObject({
+        assertFields(result.session, {
           id: session.id,
           subject: 'user-1',
           status: 'active',
           data: { cart: [1, 2], name: 'Ada' },
         });
-        expect(result.timing.idleRemainingSeconds).toBe(60);
-        expect(result.timing.absoluteRemainingSeconds).toBe(3600);
+        assert.equal(result.timing.idleRemainingSeconds, 60);
+        assert.equal(result.timing.absoluteRemainingSeconds, 3600);
       });
 
       it('tells a malformed, an unknown and a wrong-secret token apart', async () => {
@@ -93,8 +165,11 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         ];
         for (const [presented, slug] of cases) {
           const result = await engine.validate(presented);
-          expect(result.ok, presented).toBe(false);
-          if (!result.ok) expect(result.error.slug, presented).toBe(slug);
+          assert.equal(result.ok, false, `${JSON.stringify(presented)} validated`);
+          if (!result.ok) {
+            const got = result.error.slug;
+            assert.equal(got, slug, `${JSON.stringify(presented)}: ${got}, expected ${slug}`);
+          }
         }
       });
 
@@ -117,10 +192,11 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         ];
         for (const [input, field] of bad) {
           const error = await engine.create(input as never).catch((e: unknown) => e);
-          expect(error, JSON.stringify(input)).toBeInstanceOf(Error);
-          expect((error as ValidationError).field, JSON.stringify(input)).toBe(field);
+          assertInstanceOf(error, Error, JSON.stringify(input));
+          const got = (error as ValidationError).field;
+          assert.equal(got, field, `${JSON.stringify(input)}: field ${got}, expected ${field}`);
         }
-        expect((await engine.stats()).active).toBe(0);
+        assert.equal((await engine.stats()).active, 0);
       });
     });
 
@@ -129,17 +205,18 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { engine, clock } = await setup();
         const { token } = await engine.create({ subject: 'user-1' });
         clock.advance(59.9);
-        expect((await engine.validate(token)).ok).toBe(true); // touches: idle runs from here
+        assert.equal((await engine.validate(token)).ok, true); // touches: idle runs from here
         clock.advance(59.9);
-        expect((await engine.validate(token)).ok).toBe(true);
+        assert.equal((await engine.validate(token)).ok, true);
         const lastActivity = new Date(clock.now()).toISOString().slice(0, 19);
         clock.advance(60);
         const result = await engine.validate(token);
-        expect(result.ok).toBe(false);
+        assert.equal(result.ok, false);
         if (result.ok) return;
-        expect(result.error.slug).toBe('session-expired');
-        expect(result.error.reason).toBe('idle-expired');
-        expect(result.error.detail).toBe(
+        assert.equal(result.error.slug, 'session-expired');
+        assert.equal(result.error.reason, 'idle-expired');
+        assert.equal(
+          result.error.detail,
           `Session expired after 1 minute of inactivity; last activity at ${lastActivity}Z`,
         );
       });
@@ -148,13 +225,13 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { engine, clock } = await setup({ absoluteTimeoutSeconds: 120 });
         const { token } = await engine.create({ subject: 'user-1' });
         for (let t = 0; t < 119; t += 10) {
-          expect((await engine.validate(token)).ok).toBe(true);
+          assert.equal((await engine.validate(token)).ok, true);
           clock.advance(10);
         }
         clock.advance(1);
         const result = await engine.validate(token);
-        expect(!result.ok && result.error.slug).toBe('session-lifetime-exceeded');
-        expect(!result.ok && result.error.detail).toMatch(/maximum lifetime of 2 minutes/);
+        assert.equal(!result.ok && result.error.slug, 'session-lifetime-exceeded');
+        assertMatches(!result.ok && result.error.detail, /maximum lifetime of 2 minutes/);
       });
 
       it('applies per-session timeouts over the engine defaults', async () => {
@@ -165,9 +242,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
           absoluteTimeoutSeconds: 20,
         });
         clock.advance(9);
-        expect((await engine.validate(token)).ok).toBe(true);
+        assert.equal((await engine.validate(token)).ok, true);
         clock.advance(10);
-        expect((await engine.validate(token)).ok).toBe(false);
+        assert.equal((await engine.validate(token)).ok, false);
       });
     });
 
@@ -177,14 +254,15 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { token, session } = await engine.create({ subject: 'u' });
         clock.advance(2);
         const quiet = await engine.validate(token);
-        expect(quiet.ok && quiet.fresh).toBe(false);
-        expect((await engine.get(session.id))?.session.lastActiveAt.getTime()).toBe(
+        assert.equal(quiet.ok && quiet.fresh, false);
+        assert.equal(
+          (await engine.get(session.id))?.session.lastActiveAt.getTime(),
           session.createdAt.getTime(),
         );
         clock.advance(4);
         const touched = await engine.validate(token);
-        expect(touched.ok && touched.fresh).toBe(true);
-        expect((await engine.get(session.id))?.session.lastActiveAt.getTime()).toBe(clock.now());
+        assert.equal(touched.ok && touched.fresh, true);
+        assert.equal((await engine.get(session.id))?.session.lastActiveAt.getTime(), clock.now());
       });
 
       it('never lets a session in steady use expire, whatever the throttle', async () => {
@@ -193,7 +271,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         for (let i = 0; i < 200; i++) {
           clock.advance(9.9);
           const result = await engine.validate(token);
-          expect(result.ok, `after ${i} uses`).toBe(true);
+          assert.equal(result.ok, true, `expired after ${i} uses 9.9 s apart (idle timeout 10 s)`);
         }
       });
 
@@ -202,8 +280,8 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { token } = await engine.create({ subject: 'u' });
         clock.advance(1);
         const result = await engine.renew(token);
-        expect(result.ok && result.fresh).toBe(true);
-        expect(result.ok && result.timing.idleRemainingSeconds).toBe(60);
+        assert.equal(result.ok && result.fresh, true);
+        assert.equal(result.ok && result.timing.idleRemainingSeconds, 60);
       });
     });
 
@@ -211,11 +289,11 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       it('updates the data of an active session only', async () => {
         const { engine } = await setup();
         const { session, token } = await engine.create({ subject: 'u', data: { step: 1 } });
-        expect((await engine.update(session.id, { step: 2 }))?.data).toEqual({ step: 2 });
+        assert.deepEqual((await engine.update(session.id, { step: 2 }))?.data, { step: 2 });
         const validated = await engine.validate(token);
-        expect(validated.ok && validated.session.data).toEqual({ step: 2 });
+        assert.deepEqual(validated.ok && validated.session.data, { step: 2 });
         await engine.revoke(session.id);
-        expect(await engine.update(session.id, { step: 3 })).toBeNull();
+        assert.equal(await engine.update(session.id, { step: 3 }), null);
       });
 
       it('reports age and seconds left without counting as activity', async () => {
@@ -223,15 +301,15 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { session } = await engine.create({ subject: 'u' });
         clock.advance(30);
         const info = await engine.get(session.id);
-        expect(info?.timing).toEqual({
+        assert.deepEqual(info?.timing, {
           idleRemainingSeconds: 30,
           absoluteRemainingSeconds: 3570,
           ageSeconds: 30,
         });
-        expect(info?.session.lastActiveAt.getTime()).toBe(session.createdAt.getTime());
-        expect(await engine.get('unknownsessionid')).toBeNull();
+        assert.equal(info?.session.lastActiveAt.getTime(), session.createdAt.getTime());
+        assert.equal(await engine.get('unknownsessionid'), null);
         clock.advance(30); // past the idle deadline, not yet swept: reported as it stands
-        expect((await engine.get(session.id))?.session).toMatchObject({
+        assertFields((await engine.get(session.id))?.session, {
           status: 'expired',
           endReason: 'idle',
           endedAt: new Date(session.createdAt.getTime() + 60_000),
@@ -252,14 +330,15 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         let cursor: string | null = null;
         do {
           const page = await engine.list('lister', { limit: 3, cursor });
-          expect(page.sessions.length).toBeLessThanOrEqual(3);
+          assert.ok(
+            page.sessions.length <= 3,
+            `a page of ${page.sessions.length} sessions with limit 3`,
+          );
           seen.push(...page.sessions.map((s) => s.id));
           cursor = page.nextCursor;
         } while (cursor);
-        expect(seen).toEqual(ids);
-        await expect(engine.list('lister', { cursor: 'garbage!' })).rejects.toBeInstanceOf(
-          ValidationError,
-        );
+        assert.deepEqual(seen, ids);
+        await assert.rejects(engine.list('lister', { cursor: 'garbage!' }), ValidationError);
       });
 
       it('counts only active sessions', async () => {
@@ -269,7 +348,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.create({ subject: 'c' });
         await engine.revoke(a.session.id);
         clock.advance(6);
-        expect(await engine.stats()).toEqual({ active: 1 });
+        assert.deepEqual(await engine.stats(), { active: 1 });
       });
     });
 
@@ -277,20 +356,20 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
       it('revokes one session with a reason that validation reports', async () => {
         const { engine } = await setup();
         const { session, token } = await engine.create({ subject: 'u' });
-        expect(await engine.revoke(session.id, 'admin')).toBe(true);
-        expect(await engine.revoke(session.id, 'admin')).toBe(false);
+        assert.equal(await engine.revoke(session.id, 'admin'), true);
+        assert.equal(await engine.revoke(session.id, 'admin'), false);
         const result = await engine.validate(token);
-        expect(!result.ok && result.error.slug).toBe('session-revoked');
-        expect(!result.ok && result.error.detail).toMatch(/\(reason: admin\)$/);
+        assert.equal(!result.ok && result.error.slug, 'session-revoked');
+        assertMatches(!result.ok && result.error.detail, /\(reason: admin\)$/);
       });
 
       it('revokes all of a subject’s sessions and no one else’s', async () => {
         const { engine } = await setup();
         const mine = await Promise.all([1, 2, 3].map(() => engine.create({ subject: 'me' })));
         const other = await engine.create({ subject: 'other' });
-        expect(await engine.revokeSubject('me', 'password-changed')).toBe(3);
-        for (const { token } of mine) expect((await engine.validate(token)).ok).toBe(false);
-        expect((await engine.validate(other.token)).ok).toBe(true);
+        assert.equal(await engine.revokeSubject('me', 'password-changed'), 3);
+        for (const { token } of mine) assert.equal((await engine.validate(token)).ok, false);
+        assert.equal((await engine.validate(other.token)).ok, true);
       });
     });
 
@@ -304,14 +383,15 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.validate(first.token); // first is now the most recently active
         const third = await engine.create({ subject: 'u' });
         const evicted = await engine.validate(second.token);
-        expect(!evicted.ok && evicted.error.slug).toBe('session-revoked');
-        expect(!evicted.ok && evicted.error.detail).toMatch(/reason: evicted/);
-        expect((await engine.validate(first.token)).ok).toBe(true);
-        expect((await engine.validate(third.token)).ok).toBe(true);
+        assert.equal(!evicted.ok && evicted.error.slug, 'session-revoked');
+        assertMatches(!evicted.ok && evicted.error.detail, /reason: evicted/);
+        assert.equal((await engine.validate(first.token)).ok, true);
+        assert.equal((await engine.validate(third.token)).ok, true);
         await engine.deliverEvents();
-        expect(events.filter((e) => e.type === 'evicted').map((e) => e.session.id)).toEqual([
-          second.session.id,
-        ]);
+        assert.deepEqual(
+          events.filter((e) => e.type === 'evicted').map((e) => e.session.id),
+          [second.session.id],
+        );
       });
 
       it('refuses a new session at a refuse cap and changes nothing', async () => {
@@ -319,9 +399,9 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.create({ subject: 'u' });
         await engine.create({ subject: 'u' });
         const error = await engine.create({ subject: 'u' }).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(SessionLimitReachedError);
-        expect((error as SessionLimitReachedError).slug).toBe('session-limit-reached');
-        expect((await engine.list('u')).sessions).toHaveLength(2);
+        assertInstanceOf(error, SessionLimitReachedError);
+        assert.equal((error as SessionLimitReachedError).slug, 'session-limit-reached');
+        assertLength((await engine.list('u')).sessions, 2);
         await engine.create({ subject: 'v' });
       });
 
@@ -330,13 +410,11 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const tokens = [];
         for (const subject of ['a', 'b', 'c', 'd'])
           tokens.push((await engine.create({ subject })).token);
-        expect((await engine.stats()).active).toBe(3);
-        expect((await engine.validate(tokens[0] as string)).ok).toBe(false);
+        assert.equal((await engine.stats()).active, 3);
+        assert.equal((await engine.validate(tokens[0] as string)).ok, false);
         const refusing = await setup({ limits: { global: { max: 1, policy: 'refuse' } } });
         await refusing.engine.create({ subject: 'a' });
-        await expect(refusing.engine.create({ subject: 'b' })).rejects.toBeInstanceOf(
-          SessionLimitReachedError,
-        );
+        await assert.rejects(refusing.engine.create({ subject: 'b' }), SessionLimitReachedError);
       });
 
       it('does not count ended sessions against a cap', async () => {
@@ -354,15 +432,15 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { engine, clock } = await setup();
         const { session, token } = await engine.create({ subject: 'u' });
         const leaseId = await engine.acquireLease(session.id, 300);
-        expect(leaseId).toEqual(expect.any(String));
+        assert.equal(typeof leaseId, 'string', 'acquireLease returns the lease id');
         clock.advance(250);
-        expect((await engine.get(session.id))?.timing.idleRemainingSeconds).toBe(110);
-        expect(await engine.releaseLease(session.id, leaseId as string)).toBe(true);
+        assert.equal((await engine.get(session.id))?.timing.idleRemainingSeconds, 110);
+        assert.equal(await engine.releaseLease(session.id, leaseId as string), true);
         clock.advance(59);
-        expect((await engine.get(session.id))?.session.status).toBe('active');
+        assert.equal((await engine.get(session.id))?.session.status, 'active');
         clock.advance(1);
         const result = await engine.validate(token);
-        expect(!result.ok && result.error.slug).toBe('session-expired');
+        assert.equal(!result.ok && result.error.slug, 'session-expired');
       });
 
       it('never holds a session past its absolute lifetime', async () => {
@@ -371,8 +449,8 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.acquireLease(session.id, 1000);
         clock.advance(100);
         const result = await engine.validate(token);
-        expect(!result.ok && result.error.slug).toBe('session-lifetime-exceeded');
-        expect(await engine.acquireLease(session.id, 10)).toBeNull();
+        assert.equal(!result.ok && result.error.slug, 'session-lifetime-exceeded');
+        assert.equal(await engine.acquireLease(session.id, 10), null);
       });
     });
 
@@ -388,22 +466,25 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const lifetime = await engine.create({ subject: 'v', absoluteTimeoutSeconds: 60 });
         const alive = await engine.create({ subject: 'w', idleTimeoutSeconds: 600 });
         clock.advance(61);
-        expect(await engine.sweep()).toEqual({ expired: 21, purged: 0 });
-        expect(await engine.sweep()).toEqual({ expired: 0, purged: 0 });
+        assert.deepEqual(await engine.sweep(), { expired: 21, purged: 0 });
+        assert.deepEqual(await engine.sweep(), { expired: 0, purged: 0 });
         await engine.deliverEvents();
         const expired = events.filter((e) => e.type === 'expired');
-        expect(expired).toHaveLength(21);
-        expect(new Set(expired.map((e) => e.session.id)).size).toBe(21);
-        expect(expired.find((e) => e.session.id === lifetime.session.id)?.reason).toBe('absolute');
-        expect(expired.find((e) => e.session.id === idle[0]?.session.id)?.reason).toBe('idle');
-        expect(expired[0]?.session.data).toEqual(expect.any(Object));
+        assertLength(expired, 21);
+        assert.equal(new Set(expired.map((e) => e.session.id)).size, 21);
+        assert.equal(expired.find((e) => e.session.id === lifetime.session.id)?.reason, 'absolute');
+        assert.equal(expired.find((e) => e.session.id === idle[0]?.session.id)?.reason, 'idle');
+        assert.ok(
+          typeof expired[0]?.session.data === 'object' && expired[0].session.data !== null,
+          'an expired event carries the session data',
+        );
         const tomb = await engine.validate(idle[3]?.token as string);
-        expect(!tomb.ok && tomb.error.slug).toBe('session-expired');
-        expect((await engine.validate(alive.token)).ok).toBe(true);
+        assert.equal(!tomb.ok && tomb.error.slug, 'session-expired');
+        assert.equal((await engine.validate(alive.token)).ok, true);
         clock.advance(600);
-        expect((await engine.sweep()).purged).toBe(21);
+        assert.equal((await engine.sweep()).purged, 21);
         const purged = await engine.validate(idle[3]?.token as string);
-        expect(!purged.ok && purged.error.slug).toBe('session-not-found');
+        assert.equal(!purged.ok && purged.error.slug, 'session-not-found');
       });
 
       it('gives each expired session to exactly one of several concurrent sweeps', async () => {
@@ -417,12 +498,18 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         let total = results.reduce((sum, r) => sum + r.expired, 0);
         while (total < 60) {
           const r = await engine.store.sweep(nowMs, 10, 0);
-          expect(r.expired).toBeGreaterThan(0);
+          assert.ok(
+            r.expired > 0,
+            `a sweep expired nothing with ${60 - total} expired sessions left`,
+          );
           total += r.expired;
         }
-        expect(total).toBe(60);
+        assert.equal(total, 60);
         await engine.deliverEvents();
-        expect(events.filter((e) => e.type === 'expired')).toHaveLength(60);
+        assertLength(
+          events.filter((e) => e.type === 'expired'),
+          60,
+        );
       });
 
       it('delivers created and revoked events with the session, and redelivers after a failing listener', async () => {
@@ -434,18 +521,24 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { session } = await engine.create({ subject: 'u', data: { upload: '/tmp/a' } });
         await engine.revoke(session.id, 'logout');
         await engine.deliverEvents();
-        expect(events.map((e) => e.type)).toEqual(['created', 'revoked']);
-        expect(events[1]).toMatchObject({
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['created', 'revoked'],
+        );
+        assertFields(events[1], {
           reason: 'logout',
           session: { id: session.id, status: 'revoked', data: { upload: '/tmp/a' } },
         });
-        expect(await engine.deliverEvents()).toBe(0); // held by the failed attempt's lease
+        assert.equal(await engine.deliverEvents(), 0); // held by the failed attempt's lease
         clock.advance(31);
-        expect(await engine.deliverEvents()).toBe(1);
-        expect(events.map((e) => e.type)).toEqual(['created', 'revoked', 'revoked']);
-        expect(events[2]?.id).toBe(events[1]?.id);
+        assert.equal(await engine.deliverEvents(), 1);
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['created', 'revoked', 'revoked'],
+        );
+        assert.equal(events[2]?.id, events[1]?.id);
         clock.advance(31);
-        expect(await engine.deliverEvents()).toBe(0);
+        assert.equal(await engine.deliverEvents(), 0);
       });
 
       it('hands each event to exactly one of several concurrent claimers', async () => {
@@ -458,8 +551,8 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
           [1, 2, 3].map(() => engine.store.claimEvents(nowMs, 20, 30_000)),
         );
         const ids = batches.flat().map((e) => e.id);
-        expect(ids).toHaveLength(30);
-        expect(new Set(ids).size).toBe(30);
+        assertLength(ids, 30);
+        assert.equal(new Set(ids).size, 30);
       });
     });
 
@@ -472,10 +565,16 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         engine.onSessionEnded((event) => void service.push(event), { group: 'service' });
         const { session } = await engine.create({ subject: 'u', data: { upload: '/tmp/u' } });
         await engine.revoke(session.id, 'logout');
-        expect(await engine.deliverEvents()).toBe(4); // created + revoked to default, and to service
-        expect(events.map((e) => e.type)).toEqual(['created', 'revoked']);
-        expect(service.map((e) => [e.type, e.id])).toEqual([['revoked', events[1]?.id]]);
-        expect(await engine.deliverEvents()).toBe(0);
+        assert.equal(await engine.deliverEvents(), 4); // created + revoked to default, and to service
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['created', 'revoked'],
+        );
+        assert.deepEqual(
+          service.map((e) => [e.type, e.id]),
+          [['revoked', events[1]?.id]],
+        );
+        assert.equal(await engine.deliverEvents(), 0);
       });
 
       it('claims nothing for a group that has no listener in the process, so the app still gets its events', async () => {
@@ -489,17 +588,23 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         });
         const hooks: SessionEvent[] = [];
         service.onSessionEnded((event) => void hooks.push(event), { group: 'service' });
-        expect(await app.deliverEvents()).toBe(0); // the app's group exists before the events
+        assert.equal(await app.deliverEvents(), 0); // the app's group exists before the events
         await service.create({ subject: 'a' });
         const { session } = await service.create({ subject: 'b' });
         await service.revoke(session.id, 'logout');
-        expect(await service.deliverEvents()).toBe(3); // the service group only
-        expect(hooks.map((e) => e.type)).toEqual(['revoked']);
-        expect(events).toEqual([]);
-        expect(await app.deliverEvents()).toBe(3);
-        expect(events.map((e) => e.type)).toEqual(['created', 'created', 'revoked']);
-        expect(events[2]?.id).toBe(hooks[0]?.id);
-        expect(await service.deliverEvents()).toBe(0);
+        assert.equal(await service.deliverEvents(), 3); // the service group only
+        assert.deepEqual(
+          hooks.map((e) => e.type),
+          ['revoked'],
+        );
+        assertLength(events, 0); // the service claimed nothing for the app's group
+        assert.equal(await app.deliverEvents(), 3);
+        assert.deepEqual(
+          events.map((e) => e.type),
+          ['created', 'created', 'revoked'],
+        );
+        assert.equal(events[2]?.id, hooks[0]?.id);
+        assert.equal(await service.deliverEvents(), 0);
       });
 
       it('shares a group’s events among its instances: each goes to exactly one claimer', async () => {
@@ -517,42 +622,54 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         );
         for (const group of ['a', 'b']) {
           const claimed = batches.filter((b) => b.group === group).flatMap((b) => b.events);
-          expect(claimed, group).toHaveLength(group === 'a' ? 30 : 24);
-          expect(new Set(ids(claimed)).size, group).toBe(claimed.length);
+          assertLength(claimed, group === 'a' ? 30 : 24, `group ${group}`);
+          assert.equal(
+            new Set(ids(claimed)).size,
+            claimed.length,
+            `group ${group}: an event claimed twice`,
+          );
         }
         const rest = await engine.store.claimEvents(nowMs, 100, 30_000, 'b');
-        expect(rest).toHaveLength(6);
+        assertLength(rest, 6);
       });
 
       it('lets a group that was away catch up, and deletes an event once every group has it', async () => {
         const { engine, clock } = await setup();
         const store = engine.store;
         // Both groups exist before the events happen.
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'app')).toEqual([]);
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'hooks')).toEqual([]);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'app'), []);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'hooks'), []);
         const made = await Promise.all(
           Array.from({ length: 5 }, (_, i) => engine.create({ subject: `u${i}` })),
         );
         const forHooks = await store.claimEvents(clock.now(), 10, 30_000, 'hooks');
-        expect(forHooks).toHaveLength(5);
+        assertLength(forHooks, 5);
         await store.ackEvents(ids(forHooks), 'hooks');
         clock.advance(30 * 60); // the app is away for half an hour
         const caughtUp = await store.claimEvents(clock.now(), 10, 30_000, 'app');
-        expect(ids(caughtUp)).toEqual(ids(forHooks));
-        expect(caughtUp.map((e) => e.session.id).sort()).toEqual(
+        assert.deepEqual(ids(caughtUp), ids(forHooks));
+        assert.deepEqual(
+          caughtUp.map((e) => e.session.id).sort(),
           made.map((m) => m.session.id).sort(),
         );
-        expect(caughtUp.every((e) => e.attempts === 0)).toBe(true);
+        assert.equal(
+          caughtUp.every((e) => e.attempts === 0),
+          true,
+        );
         await store.ackEvents(ids(caughtUp), 'app');
         // Acknowledged by every group: gone, so even a new group finds nothing.
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'newcomer')).toEqual([]);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'newcomer'), []);
         clock.advance(60);
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'app')).toEqual([]);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'app'), []);
         // Events after the outbox emptied still reach every group.
         const later = await engine.create({ subject: 'later' });
         for (const group of ['app', 'hooks']) {
           const [event] = await store.claimEvents(clock.now(), 10, 30_000, group);
-          expect(event?.session.id, group).toBe(later.session.id);
+          assert.equal(
+            event?.session.id,
+            later.session.id,
+            `group ${group} got ${event?.session.id}, expected the later session`,
+          );
         }
       });
 
@@ -563,17 +680,23 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.create({ subject: 'u' });
         await engine.create({ subject: 'v' });
         const failed = await store.claimEvents(clock.now(), 10, 30_000, 'slow');
-        expect(failed.map((e) => e.attempts)).toEqual([0, 0]);
+        assert.deepEqual(
+          failed.map((e) => e.attempts),
+          [0, 0],
+        );
         const event = failed[0];
         await store.retryEvents(ids(failed), clock.now() + 5000, 'slow');
         const fast = await store.claimEvents(clock.now(), 10, 30_000, 'fast');
-        expect(ids(fast)).toEqual(ids(failed));
+        assert.deepEqual(ids(fast), ids(failed));
         clock.advance(4.9);
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'slow')).toEqual([]);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'slow'), []);
         clock.advance(0.1);
         const again = await store.claimEvents(clock.now(), 10, 30_000, 'slow');
-        expect(ids(again)).toEqual(ids(failed));
-        expect(again.map((e) => e.attempts)).toEqual([1, 1]);
+        assert.deepEqual(ids(again), ids(failed));
+        assert.deepEqual(
+          again.map((e) => e.attempts),
+          [1, 1],
+        );
         await store.ackEvents(
           again.filter((e) => e.id !== event?.id).map((e) => e.id),
           'slow',
@@ -582,7 +705,7 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await store.ackEvents([event?.id as string], 'slow');
         await store.retryEvents([event?.id as string], clock.now(), 'slow');
         clock.advance(60);
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'slow')).toEqual([]);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'slow'), []);
       });
 
       it('forgets a group that claimed nothing within the retention, and drops what only it needed', async () => {
@@ -594,12 +717,12 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         clock.advance(1800);
         const claimed = await store.claimEvents(clock.now(), 10, 30_000, 'stays');
         await store.ackEvents(ids(claimed), 'stays');
-        expect(await store.forgetEventGroups(clock.now() - 3_600_000)).toEqual([]);
+        assert.deepEqual(await store.forgetEventGroups(clock.now() - 3_600_000), []);
         clock.advance(1801);
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'stays')).toEqual([]);
-        expect(await store.forgetEventGroups(clock.now() - 3_600_000)).toEqual(['leaves']);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'stays'), []);
+        assert.deepEqual(await store.forgetEventGroups(clock.now() - 3_600_000), ['leaves']);
         // The event only `leaves` still needed is gone: a group by that name starts afresh.
-        expect(await store.claimEvents(clock.now(), 10, 30_000, 'leaves')).toEqual([]);
+        assert.deepEqual(await store.claimEvents(clock.now(), 10, 30_000, 'leaves'), []);
       });
 
       it('keeps events for a while when no group reads them, then drops them', async () => {
@@ -607,36 +730,46 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         await engine.create({ subject: 'u' });
         const createdAt = clock.now();
         clock.advance(10);
-        expect(await engine.store.forgetEventGroups(createdAt)).toEqual([]);
+        assert.deepEqual(await engine.store.forgetEventGroups(createdAt), []);
         const kept = await engine.store.claimEvents(clock.now(), 10, 30_000, 'late');
-        expect(kept).toHaveLength(1);
+        assertLength(kept, 1);
         await engine.store.forgetEventGroups(clock.now() + 1); // forgets `late`, then no group
-        expect(await engine.store.claimEvents(clock.now(), 10, 30_000, 'later')).toEqual([]);
+        assert.deepEqual(await engine.store.claimEvents(clock.now(), 10, 30_000, 'later'), []);
       });
 
       it('refuses a group name that could not be a store key, naming the field', async () => {
         const { engine } = await setup();
         for (const group of ['', 'a{b}', 'x'.repeat(65), 'a b', 'a*']) {
-          expect(() => engine.on('created', () => {}, { group }), group).toThrow(ValidationError);
+          assert.throws(
+            () => engine.on('created', () => {}, { group }),
+            ValidationError,
+            `group ${JSON.stringify(group)} was accepted`,
+          );
         }
-        expect(() => engine.on('created', () => {}, { group: 'a{b}' })).toThrow(/group/);
+        assert.throws(
+          () => engine.on('created', () => {}, { group: 'a{b}' }),
+          (error: unknown) => error instanceof Error && /group/.test(error.message),
+        );
       });
     });
 
-    describe('access and refresh tokens', () => tokenCases(setup));
+    describe('access and refresh tokens', () => tokenCases(it, setup));
 
     describe('concurrency', () => {
       it('never exceeds a subject’s cap under many parallel creations', async () => {
         const { engine } = await setup({ limits: { perSubject: { max: 5 } } });
         await Promise.all(Array.from({ length: 50 }, () => engine.create({ subject: 'busy' })));
-        expect((await engine.list('busy')).sessions).toHaveLength(5);
+        assertLength((await engine.list('busy')).sessions, 5);
         const refusing = await setup({ limits: { perSubject: { max: 5, policy: 'refuse' } } });
         const outcomes = await Promise.allSettled(
           Array.from({ length: 50 }, () => refusing.engine.create({ subject: 'busy' })),
         );
-        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(5);
+        assertLength(
+          outcomes.filter((o) => o.status === 'fulfilled'),
+          5,
+        );
         for (const o of outcomes)
-          if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(SessionLimitReachedError);
+          if (o.status === 'rejected') assertInstanceOf(o.reason, SessionLimitReachedError);
       });
 
       it('answers parallel validations of one session consistently', async () => {
@@ -644,18 +777,51 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const { token, session } = await engine.create({ subject: 'u' });
         clock.advance(30);
         const results = await Promise.all(Array.from({ length: 50 }, () => engine.validate(token)));
-        expect(results.every((r) => r.ok && r.session.id === session.id)).toBe(true);
-        expect((await engine.get(session.id))?.session.lastActiveAt.getTime()).toBe(clock.now());
+        assert.equal(
+          results.every((r) => r.ok && r.session.id === session.id),
+          true,
+        );
+        assert.equal((await engine.get(session.id))?.session.lastActiveAt.getTime(), clock.now());
       });
 
       it('lets exactly one of parallel revocations win', async () => {
         const { engine, events } = await setup();
         const { session } = await engine.create({ subject: 'u' });
         const wins = await Promise.all(Array.from({ length: 10 }, () => engine.revoke(session.id)));
-        expect(wins.filter(Boolean)).toHaveLength(1);
+        assertLength(wins.filter(Boolean), 1);
         await engine.deliverEvents();
-        expect(events.filter((e) => e.type === 'revoked')).toHaveLength(1);
+        assertLength(
+          events.filter((e) => e.type === 'revoked'),
+          1,
+        );
       });
     });
   });
+}
+
+/**
+ * The names of the suite's cases in the order they run, each as `group > case` (one per `it`), for
+ * checking that a run executed all of them. Nothing is run and no store is made.
+ */
+export function conformanceCaseNames(): string[] {
+  const names: string[] = [];
+  const groups: string[] = [];
+  const notRun = (): Promise<SessionStore> => Promise.reject(new Error('only listing the cases'));
+  describeStoreConformance(
+    'listing',
+    { create: notRun },
+    {
+      describe: (name, body) => {
+        groups.push(name);
+        body();
+        groups.pop();
+      },
+      it: (name) => {
+        names.push([...groups.slice(1), name].join(' > '));
+      },
+      afterEach: () => undefined,
+      afterAll: () => undefined,
+    },
+  );
+  return names;
 }

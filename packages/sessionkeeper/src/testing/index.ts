@@ -1,2 +1,2 @@
-export type { StoreFactory } from './conformance.js';
-export { describeStoreConformance } from './conformance.js';
+export type { StoreFactory, TestRunner } from './conformance.js';
+export { conformanceCaseNames, describeStoreConformance } from './conformance.js';

@@ -1,5 +1,5 @@
+import { strict as assert } from 'node:assert';
 import { decodeProtectedHeader } from 'jose';
-import { expect, it } from 'vitest';
 import type { ManualClock } from '../core/clock.js';
 import type { SessionEngine } from '../core/engine.js';
 import {
@@ -13,6 +13,8 @@ import {
 } from '../core/errors.js';
 import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionEvent } from '../core/types.js';
+import { assertFields, assertInstanceOf, assertLength, assertMatches } from './assert.js';
+import type { DefineCase } from './conformance.js';
 
 interface Harness {
   engine: SessionEngine;
@@ -21,7 +23,10 @@ interface Harness {
 }
 
 /** Access and refresh tokens on one store: rotation, the grace window, reuse, keys. */
-export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Harness>): void {
+export function tokenCases(
+  it: DefineCase,
+  setup: (options?: SessionEngineOptions) => Promise<Harness>,
+): void {
   async function withTokens(options: SessionEngineOptions = {}) {
     const harness = await setup(options);
     const created = await harness.engine.create({ subject: 'ada', tokens: true });
@@ -32,10 +37,10 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
 
   it('issues a verifiable access token and a refresh token that rotates on use', async () => {
     const { engine, clock, events, session, tokens } = await withTokens();
-    expect(tokens.refreshToken).toMatch(/^skr_[A-Za-z0-9_-]{8,64}\.[A-Za-z0-9_-]{43}$/);
-    expect(tokens.accessTokenExpiresIn).toBe(900);
+    assertMatches(tokens.refreshToken, /^skr_[A-Za-z0-9_-]{8,64}\.[A-Za-z0-9_-]{43}$/);
+    assert.equal(tokens.accessTokenExpiresIn, 900);
     const verified = await engine.verifyAccessToken(tokens.accessToken);
-    expect(verified.ok && verified.claims).toMatchObject({
+    assertFields(verified.ok && verified.claims, {
       sub: 'ada',
       sid: session.id,
       iss: 'sessionkeeper',
@@ -43,16 +48,19 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
     });
     clock.advance(20);
     const refreshed = await engine.refresh(tokens.refreshToken);
-    expect(refreshed.ok).toBe(true);
+    assert.equal(refreshed.ok, true);
     if (!refreshed.ok) return;
-    expect(refreshed.replayed).toBe(false);
-    expect(refreshed.tokens.refreshToken).not.toBe(tokens.refreshToken);
-    expect(refreshed.tokens.accessToken).not.toBe(tokens.accessToken);
-    expect(refreshed.session.lastActiveAt.getTime()).toBe(clock.now());
+    assert.equal(refreshed.replayed, false);
+    assert.notEqual(refreshed.tokens.refreshToken, tokens.refreshToken);
+    assert.notEqual(refreshed.tokens.accessToken, tokens.accessToken);
+    assert.equal(refreshed.session.lastActiveAt.getTime(), clock.now());
     const again = await engine.refresh(refreshed.tokens.refreshToken);
-    expect(again.ok).toBe(true);
+    assert.equal(again.ok, true);
     await engine.deliverEvents();
-    expect(events.filter((e) => e.type === 'refresh.rotated')).toHaveLength(2);
+    assertLength(
+      events.filter((e) => e.type === 'refresh.rotated'),
+      2,
+    );
   });
 
   it('answers parallel refreshes with one token with one rotation and identical pairs', async () => {
@@ -61,12 +69,21 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
       Array.from({ length: 50 }, () => engine.refresh(tokens.refreshToken)),
     );
     const pairs = results.map((r) => (r.ok ? r.tokens : null));
-    expect(pairs.every((p) => p !== null)).toBe(true);
-    expect(new Set(pairs.map((p) => p?.refreshToken)).size).toBe(1);
-    expect(new Set(pairs.map((p) => p?.accessToken)).size).toBe(1);
-    expect(results.filter((r) => r.ok && !r.replayed)).toHaveLength(1);
+    assert.equal(
+      pairs.every((p) => p !== null),
+      true,
+    );
+    assert.equal(new Set(pairs.map((p) => p?.refreshToken)).size, 1);
+    assert.equal(new Set(pairs.map((p) => p?.accessToken)).size, 1);
+    assertLength(
+      results.filter((r) => r.ok && !r.replayed),
+      1,
+    );
     await engine.deliverEvents();
-    expect(events.filter((e) => e.type === 'refresh.rotated')).toHaveLength(1);
+    assertLength(
+      events.filter((e) => e.type === 'refresh.rotated'),
+      1,
+    );
   });
 
   /**
@@ -89,14 +106,17 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
     clock.advance(40); // still within the 60 s idle timeout of the rotation
     const retry = await engine.refresh(tokens.refreshToken);
     if (!retry.ok) throw retry.error;
-    expect(retry.replayed).toBe(true);
-    expect(retry.tokens.refreshToken).toBe(first.tokens.refreshToken);
-    expect(retry.tokens.accessToken).toBe(first.tokens.accessToken);
-    expect((await engine.get(session.id))?.session.status).toBe('active');
+    assert.equal(retry.replayed, true);
+    assert.equal(retry.tokens.refreshToken, first.tokens.refreshToken);
+    assert.equal(retry.tokens.accessToken, first.tokens.accessToken);
+    assert.equal((await engine.get(session.id))?.session.status, 'active');
     const next = await engine.refresh(retry.tokens.refreshToken);
-    expect(next.ok && !next.replayed).toBe(true);
+    assert.equal(next.ok && !next.replayed, true);
     await engine.deliverEvents();
-    expect(events.map((e) => e.type)).toEqual(['created', 'refresh.rotated', 'refresh.rotated']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['created', 'refresh.rotated', 'refresh.rotated'],
+    );
   });
 
   it('revokes only the session when a token comes back after its successor was used, past the grace window (thief, then victim)', async () => {
@@ -111,17 +131,17 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
     if (!thief.ok) throw thief.error;
     await pastGrace(clock, 0.2);
     const victim = await engine.refresh(tokens.refreshToken);
-    expect(!victim.ok && victim.error).toBeInstanceOf(RefreshTokenReusedError);
+    assertInstanceOf(!victim.ok && victim.error, RefreshTokenReusedError);
     const after = await engine.refresh(thief.tokens.refreshToken);
-    expect(!after.ok && after.error).toBeInstanceOf(SessionRevokedError);
-    expect((await engine.get(session.id))?.session).toMatchObject({
+    assertInstanceOf(!after.ok && after.error, SessionRevokedError);
+    assertFields((await engine.get(session.id))?.session, {
       status: 'revoked',
       endReason: 'refresh-token-reused',
     });
-    expect((await engine.validate(bystander.token)).ok).toBe(true);
+    assert.equal((await engine.validate(bystander.token)).ok, true);
     await engine.deliverEvents();
     const types = events.filter((e) => e.session.id === session.id).map((e) => e.type);
-    expect(types).toEqual([
+    assert.deepEqual(types, [
       'created',
       'refresh.rotated',
       'refresh.rotated',
@@ -139,10 +159,10 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
     if (!a2.ok) throw a2.error;
     const b = await engine.refresh(tokens.refreshToken);
     if (!b.ok) throw b.error;
-    expect(b.replayed).toBe(true);
-    expect(b.tokens.refreshToken).toBe(a2.tokens.refreshToken);
-    expect(b.tokens.accessToken).toBe(a2.tokens.accessToken);
-    expect((await engine.get(session.id))?.session.status).toBe('active');
+    assert.equal(b.replayed, true);
+    assert.equal(b.tokens.refreshToken, a2.tokens.refreshToken);
+    assert.equal(b.tokens.accessToken, a2.tokens.accessToken);
+    assert.equal((await engine.get(session.id))?.session.status, 'active');
   });
 
   it('revokes at once when an older ancestor is replayed, even within the grace window', async () => {
@@ -156,10 +176,13 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
       token = r.tokens.refreshToken;
     }
     const replay = await engine.refresh(tokens.refreshToken); // three rotations back
-    expect(!replay.ok && replay.error).toBeInstanceOf(RefreshTokenReusedError);
-    expect((await engine.get(session.id))?.session.status).toBe('revoked');
+    assertInstanceOf(!replay.ok && replay.error, RefreshTokenReusedError);
+    assert.equal((await engine.get(session.id))?.session.status, 'revoked');
     await engine.deliverEvents();
-    expect(events.filter((e) => e.type === 'refresh.reused')).toHaveLength(1);
+    assertLength(
+      events.filter((e) => e.type === 'refresh.reused'),
+      1,
+    );
   });
 
   it('refuses a token older than the family remembers as invalid-token, revoking nothing', async () => {
@@ -172,42 +195,42 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
       token = r.tokens.refreshToken;
     }
     const forgotten = await engine.refresh(tokens.refreshToken);
-    expect(!forgotten.ok && forgotten.error).toBeInstanceOf(InvalidTokenError);
-    expect((await engine.get(session.id))?.session.status).toBe('active');
-    expect((await engine.refresh(token)).ok).toBe(true);
+    assertInstanceOf(!forgotten.ok && forgotten.error, InvalidTokenError);
+    assert.equal((await engine.get(session.id))?.session.status, 'active');
+    assert.equal((await engine.refresh(token)).ok, true);
   });
 
   it('tells a wrong secret for a real session nothing but invalid-token, whatever the session’s state', async () => {
     const { engine, clock, session, tokens } = await withTokens();
     const wrong = `skr_${session.id}.${'B'.repeat(43)}`;
     const active = await engine.refresh(wrong);
-    expect(!active.ok && active.error).toBeInstanceOf(InvalidTokenError);
+    assertInstanceOf(!active.ok && active.error, InvalidTokenError);
     await engine.revoke(session.id, 'logout');
     const revoked = await engine.refresh(wrong);
-    expect(!revoked.ok && revoked.error).toBeInstanceOf(InvalidTokenError);
+    assertInstanceOf(!revoked.ok && revoked.error, InvalidTokenError);
     if (revoked.ok || active.ok) return;
-    expect(revoked.error.message).toBe(active.error.message);
-    expect(revoked.error.message).not.toMatch(/revoked|logout|expired|activity/);
+    assert.equal(revoked.error.message, active.error.message);
+    assert.doesNotMatch(revoked.error.message, /revoked|logout|expired|activity/);
     // The right token still learns why the session ended.
     const right = await engine.refresh(tokens.refreshToken);
-    expect(!right.ok && right.error).toMatchObject({ revokedReason: 'logout' });
+    assertFields(!right.ok && right.error, { revokedReason: 'logout' });
 
     const other = await withTokens();
     other.clock.advance(61);
     const expired = await other.engine.refresh(`skr_${other.session.id}.${'C'.repeat(43)}`);
-    expect(!expired.ok && expired.error).toBeInstanceOf(InvalidTokenError);
-    expect(clock.now()).toBeGreaterThan(0);
+    assertInstanceOf(!expired.ok && expired.error, InvalidTokenError);
+    assert.ok(clock.now() > 0);
   });
 
   it('reports access-token lifetimes without losing a second', async () => {
     const { engine, clock } = await setup({ tokens: { accessTokenTtlSeconds: 3 } });
     clock.advance(0.5); // mid-second, as real clocks are
     const created = await engine.create({ subject: 'ada', tokens: true });
-    expect(created.tokens?.accessTokenExpiresIn).toBe(3);
-    expect(created.tokens?.refreshTokenExpiresIn).toBe(60);
+    assert.equal(created.tokens?.accessTokenExpiresIn, 3);
+    assert.equal(created.tokens?.refreshTokenExpiresIn, 60);
     clock.advance(0.25);
     const refreshed = await engine.refresh(created.tokens?.refreshToken ?? '');
-    expect(refreshed.ok && refreshed.tokens.accessTokenExpiresIn).toBe(3);
+    assert.equal(refreshed.ok && refreshed.tokens.accessTokenExpiresIn, 3);
   });
 
   it('refuses refresh of ended, unknown or token-less sessions with the validation errors', async () => {
@@ -217,15 +240,15 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
     });
     const plain = await engine.create({ subject: 'bob' });
     const noFamily = await engine.refresh(`skr_${plain.session.id}.${'A'.repeat(43)}`);
-    expect(!noFamily.ok && noFamily.error).toBeInstanceOf(InvalidTokenError);
+    assertInstanceOf(!noFamily.ok && noFamily.error, InvalidTokenError);
     const unknown = await engine.refresh(`skr_unknown-session-1.${'A'.repeat(43)}`);
-    expect(!unknown.ok && unknown.error).toBeInstanceOf(SessionNotFoundError);
+    assertInstanceOf(!unknown.ok && unknown.error, SessionNotFoundError);
     const malformed = await engine.refresh(tokens.refreshToken.slice(0, -3));
-    expect(!malformed.ok && malformed.error).toBeInstanceOf(InvalidTokenError);
+    assertInstanceOf(!malformed.ok && malformed.error, InvalidTokenError);
 
     clock.advance(61);
     const idle = await engine.refresh(tokens.refreshToken);
-    expect(!idle.ok && idle.error).toBeInstanceOf(SessionExpiredError);
+    assertInstanceOf(!idle.ok && idle.error, SessionExpiredError);
 
     const second = await withTokens({ idleTimeoutSeconds: 60, absoluteTimeoutSeconds: 100 });
     let token = second.tokens.refreshToken;
@@ -235,13 +258,13 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
       if (r.ok) token = r.tokens.refreshToken;
     }
     const lifetime = await second.engine.refresh(token);
-    expect(!lifetime.ok && lifetime.error).toBeInstanceOf(SessionLifetimeExceededError);
+    assertInstanceOf(!lifetime.ok && lifetime.error, SessionLifetimeExceededError);
 
     const third = await withTokens();
     await third.engine.revoke(third.session.id, 'logout');
     const revoked = await third.engine.refresh(third.tokens.refreshToken);
-    expect(!revoked.ok && revoked.error).toMatchObject({ revokedReason: 'logout' });
-    expect(session.id).toBeTruthy();
+    assertFields(!revoked.ok && revoked.error, { revokedReason: 'logout' });
+    assert.ok(session.id);
   });
 
   it('never lets an access token outlive the session’s absolute deadline', async () => {
@@ -249,10 +272,10 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
       idleTimeoutSeconds: 60,
       absoluteTimeoutSeconds: 300,
     });
-    expect(tokens.accessTokenExpiresIn).toBe(300);
+    assert.equal(tokens.accessTokenExpiresIn, 300);
     clock.advance(331);
     const late = await engine.verifyAccessToken(tokens.accessToken);
-    expect(!late.ok && late.error).toBeInstanceOf(AccessTokenExpiredError);
+    assertInstanceOf(!late.ok && late.error, AccessTokenExpiredError);
   });
 
   it('keeps signing keys in the store, rotates them, and publishes retired ones until their tokens expire', async () => {
@@ -262,49 +285,55 @@ export function tokenCases(setup: (options?: SessionEngineOptions) => Promise<Ha
       idleTimeoutSeconds: 86400,
     });
     const firstKid = decodeProtectedHeader(tokens.accessToken).kid;
-    expect((await engine.jwks()).keys.map((k) => k.kid)).toEqual([firstKid]);
-    expect(await engine.store.loadKeyring()).toMatchObject({ version: 1 });
+    assert.deepEqual(
+      (await engine.jwks()).keys.map((k) => k.kid),
+      [firstKid],
+    );
+    assertFields(await engine.store.loadKeyring(), { version: 1 });
 
     // Ten minutes before the first key's hour is up, its successor is published but not used.
     clock.advance(3600 - 600);
     const late = await engine.refresh(tokens.refreshToken);
     if (!late.ok) throw late.error;
-    expect(decodeProtectedHeader(late.tokens.accessToken).kid).toBe(firstKid);
+    assert.equal(decodeProtectedHeader(late.tokens.accessToken).kid, firstKid);
     const [secondKid, ...older] = (await engine.jwks()).keys.map((k) => k.kid);
-    expect(older).toEqual([firstKid]);
-    expect(secondKid).not.toBe(firstKid);
+    assert.deepEqual(older, [firstKid]);
+    assert.notEqual(secondKid, firstKid);
 
     clock.advance(600);
     const rotated = await engine.refresh(late.tokens.refreshToken);
     if (!rotated.ok) throw rotated.error;
-    expect(decodeProtectedHeader(rotated.tokens.accessToken).kid).toBe(secondKid);
-    expect((await engine.verifyAccessToken(late.tokens.accessToken)).ok).toBe(true);
+    assert.equal(decodeProtectedHeader(rotated.tokens.accessToken).kid, secondKid);
+    assert.equal((await engine.verifyAccessToken(late.tokens.accessToken)).ok, true);
 
     clock.advance(600 + 30 + 1);
-    expect((await engine.jwks()).keys.map((k) => k.kid)).toEqual([secondKid]);
+    assert.deepEqual(
+      (await engine.jwks()).keys.map((k) => k.kid),
+      [secondKid],
+    );
   });
 
   it('saves the keyring only over the version it read', async () => {
     const { engine } = await setup();
     const { store } = engine;
-    expect(await store.loadKeyring()).toBeNull();
-    expect(await store.saveKeyring(0, '{"keys":["a"]}')).toBe(true);
-    expect(await store.saveKeyring(0, '{"keys":["b"]}')).toBe(false);
-    expect(await store.loadKeyring()).toEqual({ version: 1, json: '{"keys":["a"]}' });
+    assert.equal(await store.loadKeyring(), null);
+    assert.equal(await store.saveKeyring(0, '{"keys":["a"]}'), true);
+    assert.equal(await store.saveKeyring(0, '{"keys":["b"]}'), false);
+    assert.deepEqual(await store.loadKeyring(), { version: 1, json: '{"keys":["a"]}' });
     const racers = await Promise.all([1, 2, 3].map((n) => store.saveKeyring(1, `{"n":${n}}`)));
-    expect(racers.filter(Boolean)).toHaveLength(1);
-    expect((await store.loadKeyring())?.version).toBe(2);
+    assertLength(racers.filter(Boolean), 1);
+    assert.equal((await store.loadKeyring())?.version, 2);
   });
 
   it('with the denylist on, rejects access tokens of a revoked session at once', async () => {
     const plain = await withTokens();
     await plain.engine.revoke(plain.session.id);
-    expect((await plain.engine.verifyAccessToken(plain.tokens.accessToken)).ok).toBe(true);
+    assert.equal((await plain.engine.verifyAccessToken(plain.tokens.accessToken)).ok, true);
 
     const strict = await withTokens({ tokens: { denylist: true } });
-    expect((await strict.engine.verifyAccessToken(strict.tokens.accessToken)).ok).toBe(true);
+    assert.equal((await strict.engine.verifyAccessToken(strict.tokens.accessToken)).ok, true);
     await strict.engine.revoke(strict.session.id);
     const after = await strict.engine.verifyAccessToken(strict.tokens.accessToken);
-    expect(!after.ok && after.error).toBeInstanceOf(SessionRevokedError);
+    assertInstanceOf(!after.ok && after.error, SessionRevokedError);
   });
 }
