@@ -110,7 +110,7 @@ interface RunningApp {
 /** Starts the app in a child process and signs in once. */
 async function startApp(kind: AppKind, env: Record<string, string>): Promise<RunningApp> {
   const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['-C', 'sessionkeeper-source', '--import', 'tsx'],
     env: { ...process.env, ...env, SK_BENCH_SERVE: kind, SESSIONKEEPER_LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });

@@ -119,6 +119,8 @@ async function measureSessionkeeper(storeArgs: string[]): Promise<Measured> {
   const child = spawn(
     process.execPath,
     [
+      '-C',
+      'sessionkeeper-source',
       '--import',
       'tsx',
       'packages/server/src/cli/main.ts',

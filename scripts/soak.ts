@@ -64,6 +64,8 @@ class Server {
 
   async start(): Promise<void> {
     const args = [
+      '-C',
+      'sessionkeeper-source',
       '--import',
       'tsx',
       'packages/server/src/cli/main.ts',

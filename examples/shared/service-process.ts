@@ -15,7 +15,15 @@ export async function startService(
 ): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve', ...args],
+    [
+      '-C',
+      'sessionkeeper-source',
+      '--import',
+      'tsx',
+      'packages/server/src/cli/main.ts',
+      'serve',
+      ...args,
+    ],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },

@@ -54,10 +54,14 @@ describe('close()', () => {
 
   it('a process that closes its pool exits by itself, with nothing left behind', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/close-and-exit.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-C', 'sessionkeeper-source', '--import', 'tsx', fixture],
+      {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     let closedAt = 0;

@@ -15,11 +15,15 @@ export interface CliRun {
 /** Runs `sessionkeeper <args>` from source and collects its output by line. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
   return collect(
-    spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    spawn(
+      process.execPath,
+      ['-C', 'sessionkeeper-source', '--import', 'tsx', 'packages/server/src/cli/main.ts', ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
   );
 }
 

@@ -22,10 +22,14 @@ export class FixtureProcess {
 
   constructor(script: string, args: string[]) {
     const file = fileURLToPath(new URL(`./fixtures/${script}`, import.meta.url));
-    this.process = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
-      cwd: repoRoot,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    this.process = spawn(
+      process.execPath,
+      ['-C', 'sessionkeeper-source', '--import', 'tsx', file, ...args],
+      {
+        cwd: repoRoot,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     this.process.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       this.#stderr += chunk;
     });
