@@ -1,7 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type {
-  SessionRejection,
-} from '../../packages/express-session/src/index.js';
+import type { SessionRejection } from '../../packages/express-session/src/index.js';
 import type { SessionEvent } from '../../packages/sessionkeeper/src/core/types.js';
 import {
   type AppOptions,

@@ -9,12 +9,18 @@ import express from 'express';
 import session from 'express-session';
 import { pino } from 'pino';
 import {
-  type SessionkeeperStoreOptions,
   SessionkeeperStore,
+  type SessionkeeperStoreOptions,
 } from '../../packages/express-session/src/index.js';
 import { createRedisStore } from '../../packages/redis/src/index.js';
-import { createManualClock, type ManualClock } from '../../packages/sessionkeeper/src/core/clock.js';
-import { createSessionEngine, type SessionEngine } from '../../packages/sessionkeeper/src/core/engine.js';
+import {
+  createManualClock,
+  type ManualClock,
+} from '../../packages/sessionkeeper/src/core/clock.js';
+import {
+  createSessionEngine,
+  type SessionEngine,
+} from '../../packages/sessionkeeper/src/core/engine.js';
 import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
 import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from '../redis/redis-env.js';

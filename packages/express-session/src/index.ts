@@ -5,6 +5,6 @@ export type {
 } from './sessionkeeper-store.js';
 export {
   SessionkeeperStore,
-  USER_CHANGED_REASON,
   UnsupportedStoreOperationError,
+  USER_CHANGED_REASON,
 } from './sessionkeeper-store.js';

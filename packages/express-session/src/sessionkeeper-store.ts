@@ -1,8 +1,8 @@
 import { hash } from 'node:crypto';
 import { type SessionData as ExpressSessionData, Store } from 'express-session';
 import type { EventListenerOptions, SessionEngine } from 'sessionkeeper/internal/engine';
-import type { EventListener } from 'sessionkeeper/internal/event-dispatcher';
 import { ValidationError } from 'sessionkeeper/internal/errors';
+import type { EventListener } from 'sessionkeeper/internal/event-dispatcher';
 import { touchIntervalMs } from 'sessionkeeper/internal/options';
 import type { Session, SessionData } from 'sessionkeeper/internal/types';
 
@@ -203,7 +203,8 @@ export class SessionkeeperStore extends Store {
     let resolved = this.#cache.get(h) ?? null;
     const cached = resolved !== null;
     resolved ??= await this.#lookup(h);
-    if (!resolved) return this.#reject(h, { sessionId: null, reason: 'not-found', status: 'missing' });
+    if (!resolved)
+      return this.#reject(h, { sessionId: null, reason: 'not-found', status: 'missing' });
     let info = await this.engine.get(resolved.mainId);
     // Another process moved this sid to another user's session: follow the link once more.
     if (cached && info?.session.endReason === USER_CHANGED_REASON) {
@@ -433,7 +434,10 @@ export class SessionkeeperStore extends Store {
 /** Thrown (to the callback) by the optional methods this store does not offer. */
 export class UnsupportedStoreOperationError extends Error {
   readonly code = 'unsupported-store-operation';
-  constructor(readonly operation: string, instead: string) {
+  constructor(
+    readonly operation: string,
+    instead: string,
+  ) {
     super(`SessionkeeperStore.${operation}() is not offered: ${instead}`);
     this.name = 'UnsupportedStoreOperationError';
   }
@@ -467,7 +471,8 @@ function userValue(value: unknown): string | undefined {
 
 function checkUser(user: unknown): string {
   const value = userValue(user);
-  if (value === undefined) throw new ValidationError('user', 'must be a non-empty string or a number');
+  if (value === undefined)
+    throw new ValidationError('user', 'must be a non-empty string or a number');
   return value;
 }
 
