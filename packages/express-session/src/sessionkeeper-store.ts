@@ -3,7 +3,9 @@ import { type SessionData as ExpressSessionData, Store } from 'express-session';
 import type { EventListenerOptions, SessionEngine } from 'sessionkeeper/internal/engine';
 import { ValidationError } from 'sessionkeeper/internal/errors';
 import type { EventListener } from 'sessionkeeper/internal/event-dispatcher';
+import { asOf } from 'sessionkeeper/internal/expiry';
 import { touchIntervalMs } from 'sessionkeeper/internal/options';
+import type { SessionRecord } from 'sessionkeeper/internal/store';
 import type { Session, SessionData } from 'sessionkeeper/internal/types';
 
 /**
@@ -68,8 +70,8 @@ interface Resolved {
 
 /** What `get` handed to express-session, kept per Session object to write only what changed. */
 interface Snapshot extends Resolved {
-  /** Each top-level key's JSON as last read or written. */
-  keys: Map<string, string>;
+  /** The data as last read or written (parsed only when a write needs it). */
+  dataJson: string;
   lastActiveAtMs: number;
   idleTimeoutSeconds: number;
 }
@@ -205,35 +207,23 @@ export class SessionkeeperStore extends Store {
     resolved ??= await this.#lookup(h);
     if (!resolved)
       return this.#reject(h, { sessionId: null, reason: 'not-found', status: 'missing' });
-    let info = await this.engine.get(resolved.mainId);
+    let record = await this.#read(resolved.mainId);
     // Another process moved this sid to another user's session: follow the link once more.
-    if (cached && info?.session.endReason === USER_CHANGED_REASON) {
+    if (cached && record?.endReason === USER_CHANGED_REASON) {
       this.#cache.delete(h);
       resolved = await this.#lookup(h);
-      info = resolved ? await this.engine.get(resolved.mainId) : null;
+      record = resolved ? await this.#read(resolved.mainId) : null;
     }
-    if (!resolved || !info) {
-      return this.#reject(h, {
-        sessionId: resolved?.mainId ?? null,
-        reason: 'not-found',
-        status: 'missing',
-      });
-    }
-    const session = info.session;
-    if (session.status !== 'active') {
-      return this.#reject(h, {
-        sessionId: session.id,
-        reason: session.endReason ?? session.status,
-        status: session.status,
-      });
+    if (!resolved || !record || record.status !== 'active') {
+      return this.#reject(h, rejection(resolved?.mainId ?? null, record));
     }
     this.#remember(h, resolved);
-    const data = structuredClone(session.data) as Record<string, unknown>;
+    const data = JSON.parse(record.dataJson) as Record<string, unknown>;
     this.#loaded.set(data, {
       ...resolved,
-      keys: keyJson(data),
-      lastActiveAtMs: session.lastActiveAt.getTime(),
-      idleTimeoutSeconds: session.idleTimeoutSeconds,
+      dataJson: record.dataJson,
+      lastActiveAtMs: record.lastActiveAtMs,
+      idleTimeoutSeconds: record.idleTimeoutSeconds,
     });
     return data;
   }
@@ -253,20 +243,17 @@ export class SessionkeeperStore extends Store {
       this.#snapshots.set(session, await this.#create(h, data));
       return;
     }
-    const info = await this.engine.get(resolved.mainId);
-    if (!info || info.session.status !== 'active') {
+    const current = await this.#read(resolved.mainId);
+    if (!current || current.status !== 'active') {
       // Ended while this request ran (revoked, expired): never bring it back.
-      this.#reject(h, {
-        sessionId: resolved.mainId,
-        reason: info?.session.endReason ?? 'not-found',
-        status: info ? (info.session.status as 'expired' | 'revoked') : 'missing',
-      });
+      this.#reject(h, rejection(resolved.mainId, current));
       return;
     }
-    const current = info.session;
     // Only the keys this request changed are written over what is stored now, so a concurrent
     // request's other keys survive. Without a snapshot (no `get` in this request) it replaces.
-    const merged = known ? applyChanges(current.data, known.keys, data) : data;
+    const merged = known
+      ? applyChanges(JSON.parse(current.dataJson), keyJson(JSON.parse(known.dataJson)), data)
+      : data;
     const user = this.#userOf(merged);
     if (user !== undefined && user !== current.subject) {
       this.#snapshots.set(session, await this.#moveToUser(h, resolved, current, merged, user));
@@ -274,17 +261,17 @@ export class SessionkeeperStore extends Store {
     }
     const updated = await this.engine.update(resolved.mainId, merged);
     if (!updated) {
-      this.#reject(h, { sessionId: resolved.mainId, reason: 'ended', status: 'missing' });
+      this.#reject(h, rejection(resolved.mainId, await this.#read(resolved.mainId)));
       return;
     }
     // express-session saves instead of touching when the data changed: count it as activity.
-    let lastActiveAtMs = current.lastActiveAt.getTime();
+    let lastActiveAtMs = current.lastActiveAtMs;
     if (this.#touchDue(lastActiveAtMs, current.idleTimeoutSeconds)) {
       if (await this.engine.touch(resolved.mainId)) lastActiveAtMs = this.engine.clock.now();
     }
     this.#snapshots.set(session, {
       ...resolved,
-      keys: keyJson(merged),
+      dataJson: JSON.stringify(merged),
       lastActiveAtMs,
       idleTimeoutSeconds: current.idleTimeoutSeconds,
     });
@@ -299,12 +286,7 @@ export class SessionkeeperStore extends Store {
       if (snapshot) snapshot.lastActiveAtMs = this.engine.clock.now();
       return;
     }
-    const info = await this.engine.get(resolved.mainId);
-    this.#reject(h, {
-      sessionId: resolved.mainId,
-      reason: info?.session.endReason ?? 'not-found',
-      status: info ? (info.session.status as 'expired' | 'revoked') : 'missing',
-    });
+    this.#reject(h, rejection(resolved.mainId, await this.#read(resolved.mainId)));
   }
 
   async #destroy(h: string): Promise<void> {
@@ -342,7 +324,7 @@ export class SessionkeeperStore extends Store {
     this.#remember(h, resolved);
     return {
       ...resolved,
-      keys: keyJson(data),
+      dataJson: JSON.stringify(data),
       lastActiveAtMs: main.session.lastActiveAt.getTime(),
       idleTimeoutSeconds: idle,
     };
@@ -356,13 +338,13 @@ export class SessionkeeperStore extends Store {
   async #moveToUser(
     h: string,
     resolved: Resolved,
-    current: Session,
+    current: SessionRecord,
     data: Record<string, unknown>,
     user: string,
   ): Promise<Snapshot> {
     const remainingSeconds = Math.max(
       1,
-      Math.floor((current.absoluteExpiresAt.getTime() - this.engine.clock.now()) / 1000),
+      Math.floor((current.absoluteExpiresAtMs - this.engine.clock.now()) / 1000),
     );
     const idle = Math.min(this.#idleFor(data), remainingSeconds);
     const main = await this.engine.create({
@@ -378,10 +360,16 @@ export class SessionkeeperStore extends Store {
     this.#remember(h, moved);
     return {
       ...moved,
-      keys: keyJson(data),
+      dataJson: JSON.stringify(data),
       lastActiveAtMs: main.session.lastActiveAt.getTime(),
       idleTimeoutSeconds: idle,
     };
+  }
+
+  /** The record as it stands now (past its deadline = expired), without the engine's view work. */
+  async #read(id: string): Promise<SessionRecord | null> {
+    const record = await this.engine.store.get(id);
+    return record ? asOf(record, this.engine.clock.now()) : null;
   }
 
   async #lookup(h: string): Promise<Resolved | null> {
@@ -441,6 +429,13 @@ export class UnsupportedStoreOperationError extends Error {
     super(`SessionkeeperStore.${operation}() is not offered: ${instead}`);
     this.name = 'UnsupportedStoreOperationError';
   }
+}
+
+function rejection(sessionId: string | null, record: SessionRecord | null): SessionRejection {
+  if (!record || record.status === 'active') {
+    return { sessionId, reason: 'not-found', status: 'missing' };
+  }
+  return { sessionId, reason: record.endReason ?? record.status, status: record.status };
 }
 
 function unsupported(operation: string, instead: string): UnsupportedStoreOperationError {
