@@ -115,6 +115,24 @@ export async function startApp(
     ...options.engine,
   });
   const store = new SessionkeeperStore(engine, options.store);
+  const server = await serveApp(store, options.session);
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    engine,
+    store,
+    clock,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await engine.close();
+    },
+  };
+}
+
+/** The app on any express-session store (the bridge, connect-redis), listening on 127.0.0.1. */
+export function serveApp(
+  store: session.Store,
+  sessionOptions: Partial<session.SessionOptions> = {},
+): Promise<Server> {
   const app = express();
   app.use(
     session({
@@ -123,7 +141,7 @@ export async function startApp(
       resave: false,
       saveUninitialized: false,
       cookie: { httpOnly: true, sameSite: 'lax', maxAge: 60_000 },
-      ...options.session,
+      ...sessionOptions,
     }),
   );
   app.post('/login', (req, res, next) => {
@@ -160,17 +178,7 @@ export async function startApp(
     const { cookie: _cookie, ...data } = req.session;
     res.json({ sessionID: req.sessionID, data });
   });
-  const server = await listen(app);
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    engine,
-    store,
-    clock,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await engine.close();
-    },
-  };
+  return listen(app);
 }
 
 function listen(app: express.Express): Promise<Server> {
