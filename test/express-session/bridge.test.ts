@@ -225,6 +225,44 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    it('the same key written by two concurrent requests: one whole value wins (documented)', async () => {
+      const app = await start();
+      const browser = new Browser(app.url);
+      await browser.json('POST', '/login?user=alice');
+      for (let i = 0; i < 20; i++) {
+        await Promise.all([
+          browser.json('POST', `/set?key=k&value=first-${i}&delay=1`),
+          browser.json('POST', `/set?key=k&value=second-${i}&delay=1`),
+        ]);
+        expect([`first-${i}`, `second-${i}`]).toContain((await browser.me()).k);
+      }
+    });
+
+    it('two app instances on one store: a login in one is followed by the other', async () => {
+      const a = await start();
+      const b = await startApp(() => place.open(), {}, a.clock);
+      apps.push(b);
+      const browser = new Browser(a.url);
+      await browser.json('POST', '/set?key=cart&value=3-items');
+      browser.baseUrl = b.url;
+      expect(await browser.me()).toEqual({ cart: '3-items' }); // b now remembers this sid
+      browser.baseUrl = a.url;
+      await browser.json('POST', '/login-in-place?user=dana'); // a moves it to dana's session
+      browser.baseUrl = b.url;
+      expect(await browser.me()).toEqual({ cart: '3-items', userId: 'dana' });
+      expect(await b.store.listUserSessions('dana')).toHaveLength(1);
+    });
+
+    it('works without the sid cache: every request finds its session through the link', async () => {
+      const app = await start({ store: { cacheSize: 0 } });
+      const browser = new Browser(app.url);
+      await browser.json('POST', '/login?user=erin');
+      await browser.json('POST', '/set?key=x&value=1');
+      expect(await browser.me()).toEqual({ userId: 'erin', x: '1' });
+      expect(await app.store.revokeUser('erin')).toBe(1);
+      expect(await browser.me()).toEqual({});
+    });
+
     it('restart: close the app and the engine, start again on the same store, the cookie works', async () => {
       const first = await start();
       const browser = new Browser(first.url);

@@ -181,7 +181,7 @@ export class SessionkeeperStore extends Store {
   }
 
   /** Ends every session of `user` (their next request starts a fresh session); how many ended. */
-  revokeUser(user: string | number, reason = 'logout'): Promise<number> {
+  async revokeUser(user: string | number, reason = 'logout'): Promise<number> {
     return this.engine.revokeSubject(checkUser(user), reason);
   }
 
