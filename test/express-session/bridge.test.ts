@@ -246,10 +246,16 @@ for (const kind of STORE_KINDS) {
       await browser.json('POST', '/set?key=cart&value=3-items');
       browser.baseUrl = b.url;
       expect(await browser.me()).toEqual({ cart: '3-items' }); // b now remembers this sid
+      // A request on b loads the session, and while it runs a moves it to dana's session.
+      const slow = new Browser(b.url);
+      slow.cookies.set('connect.sid', browser.cookies.get('connect.sid') as string);
+      const late = slow.json('POST', '/set?key=late&value=1&delay=300');
+      await new Promise((resolve) => setTimeout(resolve, 100));
       browser.baseUrl = a.url;
-      await browser.json('POST', '/login-in-place?user=dana'); // a moves it to dana's session
+      await browser.json('POST', '/login-in-place?user=dana');
+      await late; // its save follows the move instead of writing to the ended session
       browser.baseUrl = b.url;
-      expect(await browser.me()).toEqual({ cart: '3-items', userId: 'dana' });
+      expect(await browser.me()).toEqual({ cart: '3-items', userId: 'dana', late: '1' });
       expect(await b.store.listUserSessions('dana')).toHaveLength(1);
     });
 

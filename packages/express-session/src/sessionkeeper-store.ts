@@ -238,12 +238,20 @@ export class SessionkeeperStore extends Store {
   async #save(h: string, session: ExpressSessionData): Promise<void> {
     const data = toJson(session);
     const known = this.#snapshots.get(session);
-    const resolved = known ?? this.#cache.get(h) ?? (await this.#lookup(h));
+    let resolved = known ?? this.#cache.get(h) ?? (await this.#lookup(h));
     if (!resolved) {
       this.#snapshots.set(session, await this.#create(h, data));
       return;
     }
-    const current = await this.#read(resolved.mainId);
+    let current = await this.#read(resolved.mainId);
+    if (current?.endReason === USER_CHANGED_REASON) {
+      // Another process moved this sid to another user's session meanwhile: write there.
+      const moved = await this.#lookup(h);
+      if (moved && moved.mainId !== resolved.mainId) {
+        resolved = moved;
+        current = await this.#read(moved.mainId);
+      }
+    }
     if (!current || current.status !== 'active') {
       // Ended while this request ran (revoked, expired): never bring it back.
       this.#reject(h, rejection(resolved.mainId, current));
