@@ -269,6 +269,20 @@ for (const kind of STORE_KINDS) {
       expect(await browser.me()).toEqual({});
     });
 
+    it('a session over the data limit fails its save with PayloadTooLargeError, keeping the old data', async () => {
+      const app = await start();
+      const browser = new Browser(app.url);
+      await browser.json('POST', '/login?user=alice');
+      // An explicit save gets the error in its callback: the app answers with it.
+      const res = await browser.request('POST', '/big?bytes=20000&explicit');
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'PayloadTooLargeError' });
+      expect(await browser.me()).toEqual({ userId: 'alice' });
+      // express-session's automatic save runs after the response is on its way: not saved.
+      await browser.json('POST', '/big?bytes=20000');
+      expect(await browser.me()).toEqual({ userId: 'alice' });
+    });
+
     it('restart: close the app and the engine, start again on the same store, the cookie works', async () => {
       const first = await start();
       const browser = new Browser(first.url);

@@ -99,6 +99,7 @@ const SECRET = randomBytes(32).toString('hex');
  * POST /login-in-place?user=   set userId without regenerating
  * POST /set?key=&value=&delay=  set one key (after `delay` ms, so requests overlap)
  * POST /save?key=&value=  set a key, save explicitly, and answer what the store now holds
+ * POST /big?bytes=&explicit   store a value of that many bytes (saving explicitly)
  * POST /logout           destroy
  * GET  /me               the session's data
  */
@@ -171,6 +172,11 @@ export function serveApp(
       );
     });
   });
+  app.post('/big', (req, res, next) => {
+    req.session.big = 'x'.repeat(Number(req.query.bytes));
+    if (req.query.explicit === undefined) return void res.json({ ok: true });
+    req.session.save((err) => (err ? next(err) : res.json({ ok: true })));
+  });
   app.post('/logout', (req, res, next) => {
     req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
   });
@@ -178,6 +184,10 @@ export function serveApp(
     const { cookie: _cookie, ...data } = req.session;
     res.json({ sessionID: req.sessionID, data });
   });
+  // A failed save reaches the app's error handler, as with any express-session store.
+  app.use(((err, _req, res, _next) => {
+    res.status(500).json({ error: (err as Error).name });
+  }) as express.ErrorRequestHandler);
   return listen(app);
 }
 
