@@ -283,6 +283,16 @@ for (const kind of STORE_KINDS) {
       expect(await browser.me()).toEqual({ userId: 'alice' });
     });
 
+    it('a store that cannot be reached fails the request with StoreUnavailableError, no fallback', async () => {
+      const app = await start();
+      const browser = new Browser(app.url);
+      await browser.json('POST', '/login?user=alice');
+      await app.engine.store.close();
+      const res = await browser.request('GET', '/me');
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'StoreUnavailableError' });
+    });
+
     it('restart: close the app and the engine, start again on the same store, the cookie works', async () => {
       const first = await start();
       const browser = new Browser(first.url);
