@@ -21,6 +21,14 @@ export default defineConfig({
       { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: ['test/sqlite/**/*.test.ts'] } },
       { extends: true, test: { name: 'middleware', include: ['test/middleware/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'express-session',
+          include: ['test/express-session/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
       { extends: true, test: { name: 'client', include: ['test/client/**/*.test.ts'] } },
       {
         extends: true,

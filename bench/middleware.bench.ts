@@ -12,6 +12,7 @@ import session from 'express-session';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { sessionMiddleware } from '../packages/express/src/index.js';
+import { SessionkeeperStore } from '../packages/express-session/src/index.js';
 import { createSessionEngine } from '../packages/sessionkeeper/src/core/engine.js';
 import { createSqliteStore } from '../packages/sessionkeeper/src/sqlite/index.js';
 import { deletePrefix } from './redis.bench.js';
@@ -25,7 +26,7 @@ const ROUNDS = 3;
 /** Set in the child processes: which app this process serves. */
 const SERVE = process.env.SK_BENCH_SERVE as AppKind | undefined;
 
-type AppKind = 'none' | 'sessionkeeper' | 'express-session';
+type AppKind = 'none' | 'sessionkeeper' | 'express-session' | 'express-session-bridge';
 
 declare module 'express-session' {
   interface SessionData {
@@ -35,7 +36,8 @@ declare module 'express-session' {
 
 /**
  * Issue 6's figures: the same small Express app (a route that reads the session) with no session,
- * with sessionkeeper on SQLite, and with express-session + connect-redis. Each app runs in its own
+ * with sessionkeeper on SQLite, with express-session + connect-redis, and with express-session on
+ * the sessionkeeper bridge (@sessionkeeper/express-session, SQLite). Each app runs in its own
  * process (`node --import tsx`, this file with SK_BENCH_SERVE set) so autocannon does not share its
  * event loop; the machine's other core drives the load. The apps are measured in turn, ROUNDS
  * times, and each keeps its best round: other work on the machine only ever slows a round down.
@@ -48,6 +50,7 @@ export async function benchMiddleware(): Promise<BenchRow[]> {
   try {
     apps.push(await startApp('none', { SK_BENCH_DIR: dir }));
     apps.push(await startApp('sessionkeeper', { SK_BENCH_DIR: dir }));
+    apps.push(await startApp('express-session-bridge', { SK_BENCH_DIR: dir }));
     if (redis) apps.push(await startApp('express-session', { SK_BENCH_PREFIX: prefix }));
     else {
       console.log(
@@ -65,9 +68,15 @@ export async function benchMiddleware(): Promise<BenchRow[]> {
     const none = best.get('none') as number;
     const sk = best.get('sessionkeeper') as number;
     const es = best.get('express-session');
+    const bridge = best.get('express-session-bridge') as number;
     const rows: BenchRow[] = [
       { name: 'GET /me, no session (Express 5)', value: none, unit: 'req/s' },
       { name: 'GET /me, sessionkeeper (SQLite)', value: sk, unit: 'req/s' },
+      {
+        name: 'GET /me, express-session + sessionkeeper bridge (SQLite)',
+        value: bridge,
+        unit: 'req/s',
+      },
     ];
     if (es !== undefined) {
       rows.push(
@@ -77,6 +86,12 @@ export async function benchMiddleware(): Promise<BenchRow[]> {
           value: sk / es,
           unit: 'x',
           target: { text: '>= 1.5 x', met: sk / es >= 1.5 },
+        },
+        {
+          name: 'bridge / express-session + connect-redis',
+          value: bridge / es,
+          unit: 'x',
+          target: { text: '>= 1.2 x', met: bridge / es >= 1.2 },
         },
       );
     }
@@ -229,11 +244,45 @@ async function expressSessionApp(): Promise<Express> {
   return app;
 }
 
+/** The express-session app above, unchanged but for its store: the bridge on SQLite. */
+async function expressSessionBridgeApp(): Promise<Express> {
+  const engine = await createSessionEngine({
+    store: createSqliteStore({ path: join(process.env.SK_BENCH_DIR as string, 'bridge.db') }),
+    logger: pino({ level: 'silent' }),
+  });
+  const app = express();
+  app.use(
+    session({
+      store: new SessionkeeperStore(engine, { userField: 'subject' }),
+      secret: randomBytes(32).toString('hex'),
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 30 * 60 * 1000 },
+    }),
+  );
+  app.post('/login', (req, res, next) => {
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      req.session.subject = 'bench-user';
+      res.json({ subject: 'bench-user' });
+    });
+  });
+  app.get('/me', (req, res) => {
+    if (!req.session.subject) {
+      res.status(401).json({ error: 'not signed in' });
+      return;
+    }
+    res.json({ subject: req.session.subject });
+  });
+  return app;
+}
+
 if (SERVE !== undefined) {
   const build = {
     none: noSessionApp,
     sessionkeeper: sessionkeeperApp,
     'express-session': expressSessionApp,
+    'express-session-bridge': expressSessionBridgeApp,
   };
   const app = await build[SERVE]();
   const server = app.listen(0, '127.0.0.1', () => {

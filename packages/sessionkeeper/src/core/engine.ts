@@ -309,6 +309,15 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     return record ? toSession<Data>(record) : null;
   }
 
+  /**
+   * Records activity on an active session by id, always writing (callers throttle). For bridges
+   * that authenticate the holder themselves (e.g. a signed cookie) and so hold no session token.
+   * True if the session was active and is now touched; false if it is unknown or ended.
+   */
+  async touch(id: string): Promise<boolean> {
+    return this.store.touch(checkId(id), this.clock.now());
+  }
+
   /** Ends one session. True if this call revoked it; false if it was unknown or already ended. */
   async revoke(id: string, reason = 'logout'): Promise<boolean> {
     const record = await this.store.revoke(checkId(id), checkReason(reason), this.clock.now());
