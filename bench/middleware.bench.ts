@@ -215,12 +215,12 @@ async function sessionkeeperApp(): Promise<Express> {
   return app;
 }
 
-async function expressSessionApp(): Promise<Express> {
-  const client = new Redis(REDIS_URL);
+/** The same express-session app over two stores: connect-redis (the peer) and our bridge. */
+function expressSessionAppWith(store: session.Store): Express {
   const app = express();
   app.use(
     session({
-      store: new RedisStore({ client, prefix: process.env.SK_BENCH_PREFIX as string }),
+      store,
       secret: randomBytes(32).toString('hex'),
       resave: false,
       saveUninitialized: false,
@@ -244,37 +244,20 @@ async function expressSessionApp(): Promise<Express> {
   return app;
 }
 
-/** The express-session app above, unchanged but for its store: the bridge on SQLite. */
+async function expressSessionApp(): Promise<Express> {
+  const client = new Redis(REDIS_URL);
+  return expressSessionAppWith(
+    new RedisStore({ client, prefix: process.env.SK_BENCH_PREFIX as string }),
+  );
+}
+
+/** The express-session app, unchanged but for its store: the bridge on SQLite. */
 async function expressSessionBridgeApp(): Promise<Express> {
   const engine = await createSessionEngine({
     store: createSqliteStore({ path: join(process.env.SK_BENCH_DIR as string, 'bridge.db') }),
     logger: pino({ level: 'silent' }),
   });
-  const app = express();
-  app.use(
-    session({
-      store: new SessionkeeperStore(engine, { userField: 'subject' }),
-      secret: randomBytes(32).toString('hex'),
-      resave: false,
-      saveUninitialized: false,
-      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 30 * 60 * 1000 },
-    }),
-  );
-  app.post('/login', (req, res, next) => {
-    req.session.regenerate((err) => {
-      if (err) return next(err);
-      req.session.subject = 'bench-user';
-      res.json({ subject: 'bench-user' });
-    });
-  });
-  app.get('/me', (req, res) => {
-    if (!req.session.subject) {
-      res.status(401).json({ error: 'not signed in' });
-      return;
-    }
-    res.json({ subject: req.session.subject });
-  });
-  return app;
+  return expressSessionAppWith(new SessionkeeperStore(engine, { userField: 'subject' }));
 }
 
 if (SERVE !== undefined) {
