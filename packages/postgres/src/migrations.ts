@@ -121,13 +121,16 @@ function newerSchemaError(
   );
 }
 
-async function currentVersion(client: PoolClient, S: string): Promise<number> {
-  const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
-    `${S}.schema_migrations`,
-  ]);
-  if (exists.rows[0]?.t == null) return 0;
+async function currentVersion(client: PoolClient, schema: string): Promise<number> {
+  // pg_tables, not to_regclass: a catalog read with this statement's snapshot sees a table
+  // another instance created and committed while this one waited for the lock.
+  const exists = await client.query(
+    `SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations'`,
+    [schema],
+  );
+  if (exists.rowCount === 0) return 0;
   const result = await client.query<{ v: number | null }>(
-    `SELECT max(version) AS v FROM ${S}.schema_migrations`,
+    `SELECT max(version) AS v FROM "${schema}".schema_migrations`,
   );
   return result.rows[0]?.v ?? 0;
 }
@@ -139,7 +142,7 @@ async function currentVersion(client: PoolClient, S: string): Promise<number> {
  */
 export async function migrate(client: PoolClient, schema: string, location: string): Promise<void> {
   const S = `"${schema}"`;
-  const before = await currentVersion(client, S);
+  const before = await currentVersion(client, schema);
   if (before > LATEST_SCHEMA_VERSION) throw newerSchemaError(location, schema, before);
   if (before === LATEST_SCHEMA_VERSION) return;
   await client.query('BEGIN');
@@ -148,7 +151,7 @@ export async function migrate(client: PoolClient, schema: string, location: stri
       `sessionkeeper:migrate:${schema}`,
     ]);
     // Read again under the lock: another instance may have migrated meanwhile.
-    const from = await currentVersion(client, S);
+    const from = await currentVersion(client, schema);
     if (from > LATEST_SCHEMA_VERSION) throw newerSchemaError(location, schema, from);
     if (from === 0) {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${S}`);

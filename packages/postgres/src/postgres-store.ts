@@ -121,12 +121,11 @@ export class PostgresStore implements SessionStore {
 
   async create(record: SessionRecord, limits: CreateLimits, nowMs: number): Promise<CreateOutcome> {
     if (!limits.perSubject && !limits.global) {
-      // No cap to check: one statement and its event, no lock.
-      return this.#tx(async (c) => {
-        await this.#insert(c, record);
-        await this.#append(c, [{ type: 'created', atMs: nowMs, reason: null, record }]);
-        return { ok: true, evictedIds: [] };
-      });
+      // No cap to check: the row and its event in one statement, atomic on its own.
+      await this.#withClient((c) =>
+        this.#insert(c, record, [{ type: 'created', atMs: nowMs, reason: null, record }]),
+      );
+      return { ok: true, evictedIds: [] };
     }
     return this.#tx((c) => this.#createCapped(c, record, limits, nowMs));
   }
@@ -420,22 +419,28 @@ export class PostgresStore implements SessionStore {
   ): Promise<CreateOutcome> {
     const q = this.#q;
     // Advisory locks (global first, then the subject: one order everywhere, so no deadlock)
-    // serialize creations in a capped scope across instances; under READ COMMITTED each count
+    // serialize creations in a capped scope across instances; under READ COMMITTED the count
     // below then sees every creation committed before the lock was granted.
-    if (limits.global) await c.query(q.lock, [this.#lockSpace, 'global']);
-    if (limits.perSubject) await c.query(q.lock, [this.#lockSpace, `subject:${record.subject}`]);
-    const count = async (scope: 'subject' | 'global') =>
-      (scope === 'subject'
-        ? await c.query<{ n: number }>(q.countSubject, [record.subject, nowMs])
-        : await c.query<{ n: number }>(q.countActive, [nowMs])
-      ).rows[0]?.n ?? 0;
+    const keys = [
+      ...(limits.global ? ['global'] : []),
+      ...(limits.perSubject ? [`subject:${record.subject}`] : []),
+    ];
+    await c.query(q.lock, [this.#lockSpace, keys]);
+    const counts = (
+      await c.query<{ subject: number; global: number | null }>(q.countCapped, [
+        record.subject,
+        nowMs,
+        limits.global !== undefined,
+      ])
+    ).rows[0];
+    const count = { subject: counts?.subject ?? 0, global: counts?.global ?? 0 };
     const scopes = [
       { scope: 'subject' as const, limit: limits.perSubject },
       { scope: 'global' as const, limit: limits.global },
     ];
     // Check both scopes before evicting anything, so a refusal leaves no trace.
     for (const { scope, limit } of scopes) {
-      if (limit?.policy === 'refuse' && (await count(scope)) >= limit.max) {
+      if (limit?.policy === 'refuse' && count[scope] >= limit.max) {
         return { ok: false, scope, max: limit.max };
       }
     }
@@ -443,7 +448,7 @@ export class PostgresStore implements SessionStore {
     const events: PendingEvent[] = [];
     for (const { scope, limit } of scopes) {
       if (!limit) continue;
-      const excess = (await count(scope)) - limit.max + 1;
+      const excess = count[scope] - limit.max + 1;
       if (excess <= 0) continue;
       const victims =
         scope === 'subject'
@@ -462,16 +467,18 @@ export class PostgresStore implements SessionStore {
         evictedIds.push(victim.id);
         events.push({ type: 'evicted', atMs: nowMs, reason: 'evicted', record: victim });
       }
+      // Sessions evicted for the subject's cap count no more against the global one.
+      if (scope === 'subject') count.global -= rows.length;
     }
-    await this.#insert(c, record);
     events.push({ type: 'created', atMs: nowMs, reason: null, record });
-    await this.#append(c, events);
+    await this.#insert(c, record, events);
     return { ok: true, evictedIds };
   }
 
-  async #insert(c: PoolClient, record: SessionRecord): Promise<void> {
+  /** Inserts the session and appends `events` in one statement. */
+  async #insert(c: PoolClient, record: SessionRecord, events: PendingEvent[]): Promise<void> {
     try {
-      await c.query(this.#q.insert, insertValues(record));
+      await c.query(this.#q.insertWithEvents, [...insertValues(record), ...eventColumns(events)]);
     } catch (error) {
       if ((error as { code?: unknown }).code === '23505') {
         throw new ValidationError('id', `a session with id ${record.id} already exists`);
@@ -513,14 +520,7 @@ export class PostgresStore implements SessionStore {
   /** Appends to the outbox in one statement, inside the transaction that made the change. */
   async #append(c: PoolClient, events: PendingEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const wall = Date.now();
-    await c.query(this.#q.appendEvents, [
-      events.map(() => timeOrderedUuid(wall)),
-      events.map((e) => e.type),
-      events.map((e) => e.atMs),
-      events.map((e) => e.reason),
-      events.map((e) => snapshotJson(e.record)),
-    ]);
+    await c.query(this.#q.appendEvents, eventColumns(events));
   }
 
   /** Runs `work` after every earlier `#inOrder` call of this instance has settled. */
@@ -618,6 +618,18 @@ export class PostgresStore implements SessionStore {
   }
 }
 
+/** The outbox columns of `events` as five arrays (id, type, at, reason, session snapshot). */
+function eventColumns(events: PendingEvent[]): unknown[] {
+  const wall = Date.now();
+  return [
+    events.map(() => timeOrderedUuid(wall)),
+    events.map((e) => e.type),
+    events.map((e) => e.atMs),
+    events.map((e) => e.reason),
+    events.map((e) => snapshotJson(e.record)),
+  ];
+}
+
 /** Closes the socket of a connection at once: `end()` would wait for a server that may be hung. */
 function destroySocket(client: PoolClient): void {
   (
@@ -639,11 +651,19 @@ function statements(S: string) {
     lockById: `SELECT ${SESSION_COLUMNS} FROM ${S}.sessions WHERE id = $1 FOR UPDATE`,
     lockForRotation: `SELECT ${SESSION_COLUMNS}, ${STORE_NOW} AS "storeNowMs"
       FROM ${S}.sessions WHERE id = $1 FOR UPDATE`,
-    insert: `INSERT INTO ${S}.sessions (${INSERT_COLUMNS})
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
-    lock: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))',
+    // The session and its events ($21… as arrays) in one statement: atomic without BEGIN/COMMIT.
+    insertWithEvents: `WITH s AS (INSERT INTO ${S}.sessions (${INSERT_COLUMNS})
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20))
+      INSERT INTO ${S}.events (id, type, at, reason, session)
+      SELECT * FROM unnest($21::text[], $22::text[], $23::float8[], $24::text[], $25::text[])`,
+    // Takes the advisory locks in the order given (the array's order).
+    lock: `SELECT pg_advisory_xact_lock(hashtext($1), hashtext(k))
+      FROM unnest($2::text[]) WITH ORDINALITY AS l(k, n) ORDER BY n`,
     countActive: `SELECT count(*)::int AS n FROM ${S}.sessions WHERE ${active(1)}`,
-    countSubject: `SELECT count(*)::int AS n FROM ${S}.sessions WHERE subject = $1 AND ${active(2)}`,
+    // The subject's active sessions, and the whole store's when $3 (only then: it is a scan).
+    countCapped: `SELECT
+        (SELECT count(*)::int FROM ${S}.sessions WHERE subject = $1 AND ${active(2)}) AS subject,
+        CASE WHEN $3 THEN (SELECT count(*)::int FROM ${S}.sessions WHERE ${active(2)}) END AS global`,
     // Victims are revoked by one guarded UPDATE (a session revoked meanwhile is not evicted twice).
     // The victims are chosen and locked once (MATERIALIZED: an IN (… LIMIT …) subquery may be
     // run again per row), then revoked by a guarded UPDATE (a session revoked meanwhile stays so).
