@@ -71,6 +71,8 @@ export interface PostgresStoreSettings {
 
 /** Marks connections left in an unknown state (a failed ROLLBACK): they are destroyed on release. */
 const broken = new WeakSet<PoolClient>();
+/** Connections that carry this store's own `error` listener. */
+const guarded = new WeakSet<PoolClient>();
 
 /**
  * Sessions in PostgreSQL through a node-postgres pool. Single statements are atomic on their own
@@ -573,6 +575,13 @@ export class PostgresStore implements SessionStore {
     };
     const attempt = (async () => {
       const c = await this.#pool.connect();
+      if (!guarded.has(c)) {
+        // The pool listens for errors only while a connection is idle; one that breaks while
+        // checked out (or after it was dropped) would otherwise emit an uncaught 'error'. The
+        // failure reaches the caller through its query.
+        c.on('error', () => {});
+        guarded.add(c);
+      }
       if (timedOut) {
         c.release(); // connected too late for this call; the connection itself is fine
         released = true;
