@@ -85,17 +85,6 @@ export const migrations: readonly Migration[] = [
       );
       CREATE INDEX event_claims_due ON ${S}.event_claims (group_name, until);
 
-      -- Wakes event delivery in every instance (LISTEN sessionkeeper_events) when a transaction
-      -- that appended events commits; the payload names the schema.
-      CREATE FUNCTION ${S}.notify_events() RETURNS trigger LANGUAGE plpgsql AS $fn$
-      BEGIN
-        PERFORM pg_notify('sessionkeeper_events', TG_TABLE_SCHEMA);
-        RETURN NULL;
-      END
-      $fn$;
-      CREATE TRIGGER events_notify AFTER INSERT ON ${S}.events
-        FOR EACH STATEMENT EXECUTE FUNCTION ${S}.notify_events();
-
       -- One document for the whole schema; the CHECK keeps it a single row.
       CREATE TABLE ${S}.keyring (
         id integer PRIMARY KEY CHECK (id = 1),
@@ -108,7 +97,7 @@ export const migrations: readonly Migration[] = [
 
 export const LATEST_SCHEMA_VERSION = migrations.length;
 
-/** The NOTIFY channel the events trigger uses (the payload is the schema name). */
+/** The NOTIFY channel stores announce appended events on (the payload is the schema name). */
 export const EVENTS_CHANNEL = 'sessionkeeper_events';
 
 function newerSchemaError(

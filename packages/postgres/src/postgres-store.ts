@@ -28,6 +28,7 @@ import {
 import type { EventType } from 'sessionkeeper/internal/types';
 import { timeOrderedUuid } from './event-id.js';
 import type { EventWatcher } from './event-watcher.js';
+import { EVENTS_CHANNEL } from './migrations.js';
 import {
   type EventRow,
   INSERT_COLUMNS,
@@ -40,6 +41,13 @@ import {
   toStoredEvent,
 } from './session-rows.js';
 import { isUnavailable, toStoreError } from './store-errors.js';
+
+/**
+ * Events appended within this long are announced with one NOTIFY. Sent after the commit, outside
+ * the transaction: a NOTIFY inside it would take PostgreSQL's notification-queue lock at every
+ * commit, one committing transaction at a time (creates did not scale with concurrency).
+ */
+const NOTIFY_COALESCE_MS = 5;
 
 /** Sessions one sweep transaction ends or purges at most: row locks are held only briefly. */
 const SWEEP_TRANSACTION_ROWS = 100;
@@ -71,6 +79,8 @@ export interface PostgresStoreSettings {
 
 /** Marks connections left in an unknown state (a failed ROLLBACK): they are destroyed on release. */
 const broken = new WeakSet<PoolClient>();
+/** Connections whose current call appended events (announced once it has committed). */
+const appended = new WeakSet<PoolClient>();
 /** Connections that carry this store's own `error` listener. */
 const guarded = new WeakSet<PoolClient>();
 
@@ -94,6 +104,8 @@ export class PostgresStore implements SessionStore {
   #closed = false;
   /** Groups this instance has registered (see claimEvents). */
   readonly #registeredGroups = new Set<string>();
+  /** The pending NOTIFY for events appended by this instance, if any. */
+  #notifyTimer: NodeJS.Timeout | null = null;
   /** The tail of `#inOrder` calls. */
   #order: Promise<unknown> = Promise.resolve();
 
@@ -409,6 +421,7 @@ export class PostgresStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#notifyTimer) clearTimeout(this.#notifyTimer);
     await this.#watcher?.close();
     if (this.#ownsPool) await this.#pool.end();
   }
@@ -480,7 +493,12 @@ export class PostgresStore implements SessionStore {
   /** Inserts the session and appends `events` in one statement. */
   async #insert(c: PoolClient, record: SessionRecord, events: PendingEvent[]): Promise<void> {
     try {
-      await c.query(this.#q.insertWithEvents, [...insertValues(record), ...eventColumns(events)]);
+      appended.add(c);
+      await c.query({
+        name: `${this.#q.prefix}create`,
+        text: this.#q.insertWithEvents,
+        values: [...insertValues(record), ...eventColumns(events)],
+      });
     } catch (error) {
       if ((error as { code?: unknown }).code === '23505') {
         throw new ValidationError('id', `a session with id ${record.id} already exists`);
@@ -522,7 +540,24 @@ export class PostgresStore implements SessionStore {
   /** Appends to the outbox in one statement, inside the transaction that made the change. */
   async #append(c: PoolClient, events: PendingEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await c.query(this.#q.appendEvents, eventColumns(events));
+    appended.add(c);
+    await c.query({
+      name: `${this.#q.prefix}append`,
+      text: this.#q.appendEvents,
+      values: eventColumns(events),
+    });
+  }
+
+  /** NOTIFYs every instance (this one too) that events were committed; coalesced, best effort. */
+  #announceEvents(): void {
+    if (this.#notifyTimer !== null || this.#closed) return;
+    this.#notifyTimer = setTimeout(() => {
+      this.#notifyTimer = null;
+      if (this.#closed) return;
+      // A lost NOTIFY only delays delivery until the next poll.
+      this.#pool.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, this.schema]).catch(() => {});
+    }, NOTIFY_COALESCE_MS);
+    this.#notifyTimer.unref();
   }
 
   /** Runs `work` after every earlier `#inOrder` call of this instance has settled. */
@@ -590,10 +625,12 @@ export class PostgresStore implements SessionStore {
       client = c;
       try {
         const result = await work(c);
+        if (appended.delete(c)) this.#announceEvents();
         if (!timedOut)
           release(c, broken.has(c) ? new Error('connection left mid-transaction') : undefined);
         return result;
       } catch (error) {
+        appended.delete(c);
         if (!timedOut) {
           const unusable = isUnavailable(error) || broken.has(c);
           release(
