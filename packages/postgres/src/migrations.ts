@@ -59,16 +59,18 @@ export const migrations: readonly Migration[] = [
       -- open transaction is still writing.
       CREATE SEQUENCE ${S}.events_pos;
       CREATE TABLE ${S}.events (
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        pos bigint UNIQUE,
-        id text NOT NULL UNIQUE,
+        id text PRIMARY KEY,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        pos bigint,
         type text NOT NULL,
         at double precision NOT NULL,
         reason text,
         session text NOT NULL
       );
+      -- Few indexes: every change writes an event. Positioned events by position (claims,
+      -- deletion); unpositioned ones in insertion order (the positioner).
+      CREATE UNIQUE INDEX events_by_pos ON ${S}.events (pos) WHERE pos IS NOT NULL;
       CREATE INDEX events_unpositioned ON ${S}.events (seq) WHERE pos IS NULL;
-      CREATE INDEX events_by_time ON ${S}.events (at);
       -- cursor: the highest events.pos the group has claimed; seen_at: its last claim (ms).
       CREATE TABLE ${S}.event_groups (
         name text PRIMARY KEY,

@@ -774,9 +774,9 @@ function statements(S: string) {
     assignPositions: `UPDATE ${S}.events e SET pos = p.pos
       FROM (SELECT seq, nextval('${S}.events_pos') AS pos
         FROM (SELECT seq FROM ${S}.events WHERE pos IS NULL ORDER BY seq) AS ordered) AS p
-      WHERE e.seq = p.seq`,
+      WHERE e.seq = p.seq AND e.pos IS NULL`,
     unclaimed: `SELECT pos, id, type, at AS "atMs", reason, session, 0 AS attempts
-      FROM ${S}.events WHERE pos > $1 ORDER BY pos LIMIT $2`,
+      FROM ${S}.events WHERE pos IS NOT NULL AND pos > $1 ORDER BY pos LIMIT $2`,
     insertClaims: `INSERT INTO ${S}.event_claims (group_name, pos, until, attempts)
       SELECT $1, unnest($2::bigint[]), $3, 0`,
     setCursor: `UPDATE ${S}.event_groups SET cursor = $1 WHERE name = $2`,
@@ -786,7 +786,7 @@ function statements(S: string) {
       AND pos IN (SELECT pos FROM ${S}.events WHERE id = ANY($3::text[]))`,
     // Every group is done with an event once its cursor passed it and it holds no claim on it.
     // No group registered: the minimum is NULL and nothing is deleted.
-    deleteDelivered: `DELETE FROM ${S}.events WHERE pos <= (SELECT min(coalesce(
+    deleteDelivered: `DELETE FROM ${S}.events WHERE pos IS NOT NULL AND pos <= (SELECT min(coalesce(
         (SELECT min(c.pos) - 1 FROM ${S}.event_claims c WHERE c.group_name = g.name), g.cursor))
       FROM ${S}.event_groups g)`,
     deleteStaleGroups: `DELETE FROM ${S}.event_groups WHERE seen_at < $1 RETURNING name`,
