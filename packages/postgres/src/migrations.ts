@@ -138,6 +138,9 @@ export async function migrate(client: PoolClient, schema: string, location: stri
   if (before === LATEST_SCHEMA_VERSION) return;
   await client.query('BEGIN');
   try {
+    // Waiting for another instance's migration may take longer than one statement may; the
+    // caller bounds the whole start-up (connectTimeoutMs).
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1), 0)', [
       `sessionkeeper:migrate:${schema}`,
     ]);
