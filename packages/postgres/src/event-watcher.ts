@@ -20,7 +20,12 @@ export class EventWatcher {
 
   constructor(config: pg.ClientConfig, schema: string) {
     // No statement timeout on a connection that only waits; keep-alive notices a dead peer.
-    this.#config = { ...config, statement_timeout: undefined, keepAlive: true };
+    this.#config = {
+      ...config,
+      statement_timeout: undefined,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    };
     this.#schema = schema;
   }
 
