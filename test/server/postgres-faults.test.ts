@@ -1,8 +1,14 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore, type PostgresStore } from '../../packages/postgres/src/index.js';
 import { StoreUnavailableError } from '../../packages/sessionkeeper/src/core/errors.js';
 import { hashSecret } from '../../packages/sessionkeeper/src/core/token.js';
-import { dropSchemas, postgresAvailable, uniqueSchema } from '../postgres/postgres-env.js';
+import {
+  dropSchemas,
+  POSTGRES_URL,
+  postgresAvailable,
+  uniqueSchema,
+} from '../postgres/postgres-env.js';
 import { TcpProxy } from '../postgres/tcp-proxy.js';
 import { createSession, type Harness, holder, startHarness } from './harness.js';
 
@@ -135,5 +141,44 @@ describe.skipIf(!postgresAvailable)('PostgreSQL faults', () => {
       payload: { refreshToken: first?.refreshToken },
     });
     expect(next.statusCode, next.body).toBe(200);
+  });
+
+  it('cuts a write stuck behind a lock at the statement timeout, while validations go on', async () => {
+    const created = await createSession(harness.app, { subject: 'locked' });
+    // Another client holds the session's row (a long transaction, a stuck maintenance script).
+    const locker = new pg.Client({ connectionString: POSTGRES_URL });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM "${schema}".sessions WHERE id = $1 FOR UPDATE`, [
+        created.id,
+      ]);
+      const touched = await timed(() =>
+        store.touch(created.id, harness.clock.now() + 60_000).catch((e: unknown) => e),
+      );
+      expect(touched.result).toBeInstanceOf(StoreUnavailableError);
+      // PostgreSQL cancelled it (statement timeout, 1 s), before the store's own call limit.
+      expect(((touched.result as Error).cause as { code?: string }).code).toBe('57014');
+      expect(touched.ms).toBeLessThan(BOUND_MS);
+      const read = await timed(() => validate(created.token));
+      expect(read.result.statusCode, read.result.body).toBe(200);
+      expect(read.ms).toBeLessThan(500);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+    }
+  });
+
+  it('runs on a pool the caller owns, and leaves it open on close', async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+    try {
+      const own = await createPostgresStore({ pool, schema, listen: false });
+      expect(own.location).toBe('postgres://postgres@127.0.0.1:5432/test');
+      await own.ping();
+      await own.close();
+      expect((await pool.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    } finally {
+      await pool.end();
+    }
   });
 });

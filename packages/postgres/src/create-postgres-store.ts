@@ -114,8 +114,7 @@ export async function createPostgresStore(
   if (settings.pool) {
     pool = settings.pool;
     config = { ...pool.options };
-    const { host = 'localhost', port = 5432, database = '', user } = config;
-    location = `postgres://${user ? `${encodeURIComponent(user)}@` : ''}${host}:${port}/${database}`;
+    location = poolLocation(config);
   } else if (settings.url !== undefined) {
     const url = parsePostgresUrl(settings.url);
     location = url.location;
@@ -169,6 +168,23 @@ export async function createPostgresStore(
   }
   const watcher = settings.listen === false ? null : new EventWatcher(config, schema);
   return new PostgresStore({ pool, ownsPool, schema, location, callTimeoutMs, watcher });
+}
+
+/** Where a caller's pool points, for logs and errors: its settings without the password. */
+function poolLocation(config: pg.ClientConfig): string {
+  let { host = 'localhost', port = 5432, database = '', user } = config;
+  if (config.connectionString) {
+    try {
+      const url = new URL(config.connectionString);
+      host = url.hostname || host;
+      port = url.port ? Number(url.port) : port;
+      database = decodeURIComponent(url.pathname.replace(/^\//, '')) || database;
+      user = url.username ? decodeURIComponent(url.username) : user;
+    } catch {
+      // Not a URL (a libpq key=value string): the separate settings are all there is to show.
+    }
+  }
+  return `postgres://${user ? `${encodeURIComponent(user)}@` : ''}${host}:${port}/${database}`;
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
