@@ -596,55 +596,31 @@ export class PostgresStore implements SessionStore {
    * server rolls back whatever it was doing), so a hung database costs a caller at most that
    * long. Connection failures become StoreUnavailableError; a broken connection is never reused.
    */
-  async #withClient<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
-    if (this.#closed)
-      throw new StoreUnavailableError(`The session store at ${this.location} is closed`);
-    let timedOut = false;
-    let client: PoolClient | undefined;
-    let released = false;
-    const release = (c: PoolClient, error?: Error) => {
-      if (released) return;
-      released = true;
-      c.release(error);
-      if (error) destroySocket(c);
-    };
-    const attempt = (async () => {
-      const c = await this.#pool.connect();
-      if (!guarded.has(c)) {
-        // The pool listens for errors only while a connection is idle; one that breaks while
-        // checked out (or after it was dropped) would otherwise emit an uncaught 'error'. The
-        // failure reaches the caller through its query.
-        c.on('error', () => {});
-        guarded.add(c);
-      }
-      if (timedOut) {
-        c.release(); // connected too late for this call; the connection itself is fine
+  #withClient<T>(work: (c: PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new StoreUnavailableError(`The session store at ${this.location} is closed`),
+      );
+    }
+    // Callbacks and one timer rather than a race of promises: this runs for every validation.
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let client: PoolClient | undefined;
+      let released = false;
+      const release = (c: PoolClient, error?: Error) => {
+        if (released) return;
         released = true;
-        throw new Error('call timed out');
-      }
-      client = c;
-      try {
-        const result = await work(c);
-        if (appended.delete(c)) this.#announceEvents();
-        if (!timedOut)
-          release(c, broken.has(c) ? new Error('connection left mid-transaction') : undefined);
-        return result;
-      } catch (error) {
-        appended.delete(c);
-        if (!timedOut) {
-          const unusable = isUnavailable(error) || broken.has(c);
-          release(
-            c,
-            unusable ? (error instanceof Error ? error : new Error(String(error))) : undefined,
-          );
-        }
-        throw error;
-      }
-    })();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
+        c.release(error);
+        if (error) destroySocket(c);
+      };
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(toStoreError(error, this.location));
+      };
+      const timer = setTimeout(() => {
+        settled = true;
         if (client) release(client, new Error('call timed out'));
         reject(
           new StoreUnavailableError(
@@ -652,15 +628,43 @@ export class PostgresStore implements SessionStore {
           ),
         );
       }, this.#callTimeoutMs);
+      this.#pool.connect((error, c) => {
+        if (error || !c) {
+          fail(error ?? new Error('the pool gave no connection'));
+          return;
+        }
+        if (!guarded.has(c)) {
+          // The pool listens for errors only while a connection is idle; one that breaks while
+          // checked out (or after it was dropped) would otherwise emit an uncaught 'error'. The
+          // failure reaches the caller through its query.
+          c.on('error', () => {});
+          guarded.add(c);
+        }
+        if (settled) {
+          released = true;
+          c.release(); // connected too late for this call; the connection itself is fine
+          return;
+        }
+        client = c;
+        work(c).then(
+          (result) => {
+            if (appended.delete(c)) this.#announceEvents();
+            if (settled) return; // timed out meanwhile: already released and rejected
+            settled = true;
+            clearTimeout(timer);
+            release(c, broken.has(c) ? new Error('connection left mid-transaction') : undefined);
+            resolve(result);
+          },
+          (workError: unknown) => {
+            appended.delete(c);
+            if (settled) return;
+            const unusable = isUnavailable(workError) || broken.has(c);
+            release(c, unusable ? asError(workError) : undefined);
+            fail(workError);
+          },
+        );
+      });
     });
-    attempt.catch(() => {}); // its failure is reported through the race, or moot after a timeout
-    try {
-      return await Promise.race([attempt, deadline]);
-    } catch (error) {
-      throw toStoreError(error, this.location);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }
 
@@ -674,6 +678,10 @@ function eventColumns(events: PendingEvent[]): unknown[] {
     events.map((e) => e.reason),
     events.map((e) => snapshotJson(e.record)),
   ];
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Closes the socket of a connection at once: `end()` would wait for a server that may be hung. */
