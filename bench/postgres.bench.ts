@@ -112,11 +112,13 @@ async function measure(pool: pg.Pool, schema: string): Promise<BenchRow[]> {
   const rows = Number(size.rows[0]?.rows ?? 1);
   await engine.close();
 
-  const ratio = (a: number, b: number, text: string): BenchRow => ({
+  // The issue's target is against the raw SELECT; the raw INSERT (a committed write, as every
+  // create is) is shown beside it without one, for what a create costs on this server.
+  const ratio = (a: number, b: number, text: string, target = true): BenchRow => ({
     name: text,
     value: a / b,
     unit: 'x',
-    target: { text: '>= 0.5 x', met: a / b >= 0.5 },
+    ...(target ? { target: { text: '>= 0.5 x', met: a / b >= 0.5 } } : {}),
   });
   return [
     {
@@ -138,14 +140,14 @@ async function measure(pool: pg.Pool, schema: string): Promise<BenchRow[]> {
     { name: 'create (one at a time)', value: createRate, unit: 'ops/s' },
     ratio(createRate, selectRate, 'create / raw SELECT (one at a time)'),
     { name: 'raw single-row INSERT, same pool, one at a time', value: insertRate, unit: 'ops/s' },
-    ratio(createRate, insertRate, 'create / raw INSERT (one at a time)'),
+    ratio(createRate, insertRate, 'create / raw INSERT (one at a time)', false),
     { name: `validate, ${IN_FLIGHT} in flight`, value: validateParallel, unit: 'ops/s' },
     { name: `raw SELECT, ${IN_FLIGHT} in flight`, value: selectParallel, unit: 'ops/s' },
     ratio(validateParallel, selectParallel, `validate / raw SELECT (${IN_FLIGHT} in flight)`),
     { name: `create, ${IN_FLIGHT} in flight`, value: createParallel, unit: 'ops/s' },
     ratio(createParallel, selectParallel, `create / raw SELECT (${IN_FLIGHT} in flight)`),
     { name: `raw single-row INSERT, ${IN_FLIGHT} in flight`, value: insertParallel, unit: 'ops/s' },
-    ratio(createParallel, insertParallel, `create / raw INSERT (${IN_FLIGHT} in flight)`),
+    ratio(createParallel, insertParallel, `create / raw INSERT (${IN_FLIGHT} in flight)`, false),
     { name: 'rows in sessions', value: rows, unit: '' },
     {
       name: 'bytes per session (pg_total_relation_size / count)',
