@@ -1,5 +1,6 @@
 import { benchMiddleware } from './middleware.bench.js';
 import { benchPool } from './pool.bench.js';
+import { benchPostgres } from './postgres.bench.js';
 import { benchRedis } from './redis.bench.js';
 import { printTable } from './report.js';
 import { benchServer } from './server.bench.js';
@@ -14,3 +15,4 @@ printTable('Access and refresh tokens (issue 4)', await benchTokens());
 printTable('HTTP server (issue 5)', await benchServer());
 printTable('Middleware (issue 6)', await benchMiddleware());
 printTable('Upstream session pool (issue 8)', await benchPool());
+printTable('PostgreSQL store (issue 18)', await benchPostgres());

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { checkSchemaName } from '@sessionkeeper/postgres/internal/connection-url';
 import { validateKeyPrefix } from '@sessionkeeper/redis/internal/keys';
 import { ValidationError } from 'sessionkeeper/internal/errors';
 import { checkSubject } from 'sessionkeeper/internal/input';
@@ -104,8 +105,8 @@ export const SETTINGS = {
     flag: 'store',
     defaultText: DEFAULT_STORE_URL,
     expected:
-      'sqlite:<path>, redis://…, rediss://…, redis+cluster://host:port,host:port, redis+sentinel://…/master or memory:',
-    help: 'Where sessions live: sqlite:<path>, redis://[user:password@]host:port[/db], rediss://… (TLS), redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master, or memory: (lost on restart; tests only).',
+      'sqlite:<path>, postgres://…, redis://…, rediss://…, redis+cluster://host:port,host:port, redis+sentinel://…/master or memory:',
+    help: 'Where sessions live: sqlite:<path>, postgres://[user[:password]@]host[:port]/database[?sslmode=disable|require|verify-full] (or postgresql://), redis://[user:password@]host:port[/db], rediss://… (TLS), redis+cluster://host:port,host:port, redis+sentinel://host:port,host:port/master, or memory: (lost on restart; tests only).',
     shown: (raw: string) => raw.replace(/\/\/[^@/]*@/, '//***@'),
     parse: parseStoreUrl,
   },
@@ -269,6 +270,12 @@ export const SETTINGS = {
     help: 'Starts every Redis key, so several deployments can share one Redis (Redis stores only). Default: sk:',
     parse: (raw: string) => validateKeyPrefix(raw),
   },
+  postgresSchema: {
+    flag: 'postgres-schema',
+    expected: 'a schema name: a letter or _, then up to 62 of A-Z, a-z, 0-9 and _',
+    help: 'The schema holding the tables, created and migrated at start, so several deployments can share one database (PostgreSQL stores only). Default: sessionkeeper',
+    parse: (raw: string) => checkSchemaName(raw),
+  },
 } as const satisfies Record<string, Setting<unknown>>;
 
 function isOrigin(text: string): boolean {
@@ -332,6 +339,12 @@ export function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv):
   if (storeSpec.kind === 'redis' && keyPrefix) storeSpec.keyPrefix = keyPrefix.value;
   else if (keyPrefix)
     throw new ConfigError(`${keyPrefix.source} applies only to a Redis store (--store redis://…)`);
+  const schema = resolve(SETTINGS.postgresSchema);
+  if (storeSpec.kind === 'postgres' && schema) storeSpec.schema = schema.value;
+  else if (schema)
+    throw new ConfigError(
+      `${schema.source} applies only to a PostgreSQL store (--store postgres://…)`,
+    );
   const webhookUrls = resolve(SETTINGS.webhook);
   const webhookSecret = resolve(SETTINGS.webhookSecret);
   if (webhookUrls && !webhookSecret) {

@@ -24,6 +24,20 @@ describe('parseStoreUrl', () => {
 
   it('keeps passwords out of the location', () => {
     expect(parseStoreUrl('redis://user:hunter2@cache:6379').location).not.toContain('hunter2');
+    expect(parseStoreUrl('postgres://app:hunter2@db/sessions').location).toBe(
+      'postgres://app@db:5432/sessions',
+    );
+  });
+
+  it('reads PostgreSQL URLs, both schemes, with sslmode', () => {
+    expect(parseStoreUrl('postgres://app@db:5433/sessions')).toMatchObject({
+      kind: 'postgres',
+      location: 'postgres://app@db:5433/sessions',
+    });
+    expect(parseStoreUrl('postgresql://db/sessions?sslmode=require')).toMatchObject({
+      kind: 'postgres',
+      location: 'postgresql://db:5432/sessions?sslmode=require',
+    });
   });
 
   it('refuses anything else as a ValidationError on store', () => {
@@ -32,6 +46,8 @@ describe('parseStoreUrl', () => {
       'sqlite:',
       'memory:x',
       'postgres://db',
+      'postgres://db/x?sslmode=prefer',
+      'postgres://db/x?ssl=true',
       'redis://',
       './file.db',
       'redis://h:99999',

@@ -172,6 +172,8 @@ export class SessionEngine<Data extends SessionData = SessionData> {
   /** The access-token signing keys (made on first use, kept in the store). */
   readonly tokenKeys: Keyring;
   readonly #timers: NodeJS.Timeout[] = [];
+  /** Stops the store's event notifications (stores with `watchEvents`), once background runs. */
+  #unwatchEvents: (() => void) | null = null;
   #sweeping: Promise<SweepSummary> | null = null;
   #closed = false;
 
@@ -478,6 +480,7 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#unwatchEvents?.();
     await Promise.allSettled([
       this.#sweeping,
       this.#logGroup.pending,
@@ -596,6 +599,9 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     };
     every(this.options.sweepIntervalSeconds, () => this.sweep(), 'sweep');
     every(this.options.eventPollIntervalSeconds, () => this.deliverEvents(), 'event delivery');
+    // Stores that can say when events were appended (PostgreSQL LISTEN/NOTIFY) wake delivery at
+    // once, in every instance; the poll above stays as the fallback.
+    this.#unwatchEvents = this.store.watchEvents?.(() => this.#kickEvents()) ?? null;
   }
 }
 

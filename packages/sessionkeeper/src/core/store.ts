@@ -175,6 +175,12 @@ export interface SessionStore {
    */
   newSessionId?(subject: string): string;
 
+  /**
+   * Optional: calls `onEvents` soon after events were appended to the outbox by any instance
+   * (e.g. PostgreSQL LISTEN/NOTIFY), so delivery need not wait for the next poll. Best effort: the
+   * engine keeps polling. Returns the function that stops the calls.
+   */
+  watchEvents?(onEvents: () => void): () => void;
   /** Resolves when the store answers; rejects with `StoreUnavailableError` naming `location`. */
   ping(): Promise<void>;
 

@@ -1,0 +1,132 @@
+import type { SessionRecord, SessionSnapshot, StoredEvent } from 'sessionkeeper/internal/store';
+import type { EventType, SessionStatus } from 'sessionkeeper/internal/types';
+
+/**
+ * The `sessions` columns aliased to `SessionRecord` names (quoted: PostgreSQL folds unquoted
+ * names to lower case). Every statement that hands a record back selects exactly these.
+ */
+export const SESSION_COLUMNS = `id, subject, secret_hash AS "secretHash", data AS "dataJson",
+  created_at AS "createdAtMs", last_active_at AS "lastActiveAtMs",
+  idle_timeout_seconds AS "idleTimeoutSeconds", absolute_expires_at AS "absoluteExpiresAtMs",
+  leases, expires_at AS "expiresAtMs", status, end_reason AS "endReason", ended_at AS "endedAtMs",
+  refresh_hash AS "refreshHash", refresh_previous_hash AS "refreshPreviousHash",
+  refresh_nonce AS "refreshNonce", refresh_rotated_at AS "refreshRotatedAtMs",
+  refresh_previous_nonce AS "refreshPreviousNonce", refresh_ancestors AS "refreshAncestors",
+  refresh_committed_at AS "refreshCommittedAtMs"`;
+
+export interface SessionRow {
+  id: string;
+  subject: string;
+  secretHash: string;
+  dataJson: string;
+  createdAtMs: number;
+  lastActiveAtMs: number;
+  idleTimeoutSeconds: number;
+  absoluteExpiresAtMs: number;
+  leases: string | null;
+  expiresAtMs: number;
+  status: SessionStatus;
+  endReason: string | null;
+  endedAtMs: number | null;
+  refreshHash: string | null;
+  refreshPreviousHash: string | null;
+  refreshNonce: string | null;
+  refreshRotatedAtMs: number | null;
+  refreshPreviousNonce: string | null;
+  refreshAncestors: string[] | null;
+  refreshCommittedAtMs: number | null;
+}
+
+export function toRecord(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    subject: row.subject,
+    secretHash: row.secretHash,
+    dataJson: row.dataJson,
+    createdAtMs: row.createdAtMs,
+    lastActiveAtMs: row.lastActiveAtMs,
+    idleTimeoutSeconds: row.idleTimeoutSeconds,
+    absoluteExpiresAtMs: row.absoluteExpiresAtMs,
+    leases: row.leases === null ? {} : (JSON.parse(row.leases) as Record<string, number>),
+    expiresAtMs: row.expiresAtMs,
+    status: row.status,
+    endReason: row.endReason,
+    endedAtMs: row.endedAtMs,
+    refresh:
+      row.refreshHash === null
+        ? null
+        : {
+            hash: row.refreshHash,
+            previousHash: row.refreshPreviousHash,
+            nonce: row.refreshNonce ?? '',
+            rotatedAtMs: row.refreshRotatedAtMs ?? 0,
+            previousNonce: row.refreshPreviousNonce ?? '',
+            ancestorKeys: row.refreshAncestors ?? [],
+            committedAtMs: row.refreshCommittedAtMs ?? row.refreshRotatedAtMs ?? 0,
+          },
+  };
+}
+
+/** The column values of a new row, in `INSERT_COLUMNS` order. */
+export function insertValues(r: SessionRecord): unknown[] {
+  const f = r.refresh;
+  return [
+    r.id,
+    r.subject,
+    r.secretHash,
+    r.dataJson,
+    r.createdAtMs,
+    r.lastActiveAtMs,
+    r.idleTimeoutSeconds,
+    r.absoluteExpiresAtMs,
+    leasesJson(r.leases),
+    r.expiresAtMs,
+    r.status,
+    r.endReason,
+    r.endedAtMs,
+    f?.hash ?? null,
+    f?.previousHash ?? null,
+    f?.nonce ?? null,
+    f?.rotatedAtMs ?? null,
+    f?.previousNonce ?? null,
+    f?.ancestorKeys ?? null,
+    f?.committedAtMs ?? null,
+  ];
+}
+
+export const INSERT_COLUMNS = `id, subject, secret_hash, data, created_at, last_active_at,
+  idle_timeout_seconds, absolute_expires_at, leases, expires_at, status, end_reason, ended_at,
+  refresh_hash, refresh_previous_hash, refresh_nonce, refresh_rotated_at, refresh_previous_nonce,
+  refresh_ancestors, refresh_committed_at`;
+
+export function leasesJson(leases: Record<string, number>): string | null {
+  for (const _ in leases) return JSON.stringify(leases);
+  return null;
+}
+
+/** The event's copy of the session: everything but the secret's and refresh tokens' hashes. */
+export function snapshotJson(record: SessionRecord): string {
+  const { secretHash: _secretHash, refresh: _refresh, ...snapshot } = record;
+  return JSON.stringify(snapshot satisfies SessionSnapshot);
+}
+
+export interface EventRow {
+  pos: string;
+  id: string;
+  type: EventType;
+  atMs: number;
+  reason: string | null;
+  session: string;
+  attempts: number;
+}
+
+export function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    atMs: row.atMs,
+    reason: row.reason,
+    session: JSON.parse(row.session) as SessionSnapshot,
+    attempts: row.attempts,
+  };
+}
