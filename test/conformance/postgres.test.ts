@@ -1,4 +1,4 @@
-import { describe } from 'vitest';
+import { afterAll, afterEach, describe, it } from 'vitest';
 import { createPostgresStore } from '../../packages/postgres/src/index.js';
 import { describeStoreConformance } from '../../packages/sessionkeeper/src/testing/index.js';
 import {
@@ -12,12 +12,16 @@ import {
 const schemas: string[] = [];
 
 describe.skipIf(!postgresAvailable)('postgres', () => {
-  describeStoreConformance(`postgres (${POSTGRES_URL})`, {
-    create: () => {
-      const schema = uniqueSchema();
-      schemas.push(schema);
-      return createPostgresStore({ url: POSTGRES_URL, schema });
+  describeStoreConformance(
+    `postgres (${POSTGRES_URL})`,
+    {
+      create: () => {
+        const schema = uniqueSchema();
+        schemas.push(schema);
+        return createPostgresStore({ url: POSTGRES_URL, schema });
+      },
+      cleanup: () => dropSchemas(schemas),
     },
-    cleanup: () => dropSchemas(schemas),
-  });
+    { describe, it, afterEach, afterAll },
+  );
 });

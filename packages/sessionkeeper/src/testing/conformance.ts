@@ -7,6 +7,7 @@ import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionStore } from '../core/store.js';
 import { EVENT_TYPES, type SessionEvent } from '../core/types.js';
 import { assertFields, assertInstanceOf, assertLength, assertMatches } from './assert.js';
+import type { DefineCase } from './define-case.js';
 import { tokenCases } from './token-conformance.js';
 
 export interface StoreFactory {
@@ -34,9 +35,6 @@ export interface TestRunner {
   afterEach: (hook: () => Promise<void>) => unknown;
   afterAll: (hook: () => Promise<void>) => unknown;
 }
-
-/** Registers one case; `tokenCases` receives it too. */
-export type DefineCase = (name: string, body: () => Promise<void>) => void;
 
 interface Harness {
   engine: SessionEngine;

@@ -14,7 +14,7 @@ import {
 import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionEvent } from '../core/types.js';
 import { assertFields, assertInstanceOf, assertLength, assertMatches } from './assert.js';
-import type { DefineCase } from './conformance.js';
+import type { DefineCase } from './define-case.js';
 
 interface Harness {
   engine: SessionEngine;
