@@ -12,6 +12,7 @@ import {
   SessionkeeperStore,
   type SessionkeeperStoreOptions,
 } from '../../packages/express-session/src/index.js';
+import { createPostgresStore } from '../../packages/postgres/src/index.js';
 import { createRedisStore } from '../../packages/redis/src/index.js';
 import {
   createManualClock,
@@ -23,6 +24,12 @@ import {
 } from '../../packages/sessionkeeper/src/core/engine.js';
 import type { SessionStore } from '../../packages/sessionkeeper/src/core/store.js';
 import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
+import {
+  dropSchemas,
+  POSTGRES_URL,
+  postgresAvailable,
+  uniqueSchema,
+} from '../postgres/postgres-env.js';
 import { deleteKeys, REDIS_URL, redisAvailable, uniquePrefix } from '../redis/redis-env.js';
 
 declare module 'express-session' {
@@ -73,7 +80,17 @@ export const STORE_KINDS: StoreKind[] = [
       };
     },
   },
-  // PostgreSQL (packages/postgres) joins with one entry of the same shape.
+  {
+    name: 'PostgreSQL',
+    available: postgresAvailable,
+    async place() {
+      const schema = uniqueSchema();
+      return {
+        open: () => createPostgresStore({ url: POSTGRES_URL, schema }),
+        dispose: () => dropSchemas([schema]),
+      };
+    },
+  },
 ];
 
 export interface AppOptions {
