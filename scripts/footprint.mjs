@@ -3,7 +3,7 @@
 // temporary directory, with install scripts on, the way a user's `npm install` runs them. Prints
 // a Markdown table and checks the targets of issue 15; exits 1 naming every target missed.
 // Writes nothing into the repo except the build; installs go to the registry through npm's cache.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -156,6 +156,39 @@ function hasNodeFile(dir) {
   return readdirSync(dir, { withFileTypes: true }).some((e) =>
     e.isDirectory() ? hasNodeFile(join(dir, e.name)) : e.name.endsWith('.node'),
   );
+}
+
+/**
+ * Starts `sessionkeeper serve` on a SQLite file in the app and waits for its start-up line,
+ * which proves the native build loads; then stops it. Resolves true, or what it printed.
+ */
+function servesOnSqlite(app) {
+  return new Promise((resolvePromise) => {
+    // The bin itself, not through npx: a signal to npx would not reach the server it starts.
+    const bin = join(app, 'node_modules/.bin/sessionkeeper');
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '--port', '0', '--store', 'sqlite:./data/s.db'],
+      { cwd: app, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    let settled = false;
+    const done = (result) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGTERM');
+      resolvePromise(result);
+    };
+    const timer = setTimeout(() => done(`no start-up line in 60 s:\n${output}`), 60_000);
+    const read = (chunk) => {
+      output += chunk;
+      if (output.includes('sessionkeeper listening')) done(true);
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    child.on('exit', (code) => done(`exited with ${code}:\n${output}`));
+  });
 }
 
 const matches = (name, pattern) =>
@@ -332,6 +365,11 @@ try {
       );
     }
     check(builtCount('service') === 1, 'the service: better-sqlite3 built (its default store)');
+    const served = await servesOnSqlite(app);
+    check(
+      served === true,
+      `the service: \`sessionkeeper serve\` starts on SQLite${served === true ? '' : `:\n${served}`}`,
+    );
   }
   console.log(notes.join('\n'));
 } finally {
