@@ -44,6 +44,16 @@ export default defineConfig({
       },
       // Property-based fuzzing of the HTTP API (fast-check); each property stops on a time budget.
       { extends: true, test: { name: 'fuzz', include: ['test/fuzz/**/*.test.ts'] } },
+      // The packed tarballs installed into fresh consumer projects (npm pack, npm install, tsc).
+      {
+        extends: true,
+        test: {
+          name: 'packaging',
+          include: ['test/packaging/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

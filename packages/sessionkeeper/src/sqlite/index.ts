@@ -1,7 +1,7 @@
-export type { SqliteStoreOptions } from './open-database.js';
+export type { SqliteStoreOptions } from './options.js';
 export { SqliteStore } from './sqlite-store.js';
 
-import type { SqliteStoreOptions } from './open-database.js';
+import type { SqliteStoreOptions } from './options.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /**

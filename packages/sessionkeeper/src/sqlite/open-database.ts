@@ -1,23 +1,11 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { Clock } from '../core/clock.js';
-import { StoreUnavailableError, ValidationError } from '../core/errors.js';
+import { StoreUnavailableError } from '../core/errors.js';
 import { requirePeer } from '../core/optional-peer.js';
 import { migrate, refuseNewerSchema } from './migrations.js';
+import type { SqliteStoreOptions } from './options.js';
 import { toStoreError } from './sqlite-errors.js';
-
-export interface SqliteStoreOptions {
-  /** The database file; its directory is created if missing. `:memory:` is refused. */
-  path: string;
-  /** How long a write waits for another process's write lock before failing. Default 5000. */
-  busyTimeoutMs?: number;
-  /**
-   * The store's own clock, read inside the write transaction: the refresh grace window runs on
-   * it (see RefreshState). Default: the process clock.
-   */
-  clock?: Clock;
-}
 
 // better-sqlite3 is an optional peer: an app on Redis never builds it. Loading it here, at import,
 // makes a missing install fail at once, naming the package.
@@ -27,34 +15,8 @@ const BetterSqlite3 = requirePeer<typeof Database>(
   import.meta.url,
 );
 
-export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const WAL_AUTOCHECKPOINT_PAGES = 256;
 const PAGE_CACHE_KIB = 64 * 1024;
-
-export function checkOptions(
-  options: SqliteStoreOptions,
-): Required<Omit<SqliteStoreOptions, 'clock'>> {
-  if (typeof options !== 'object' || options === null) {
-    throw new ValidationError('options', 'must be an object with a path');
-  }
-  const { path, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS } = options;
-  if (typeof path !== 'string' || path.trim() === '') {
-    throw new ValidationError('path', 'must be the path of the SQLite database file');
-  }
-  if (path === ':memory:' || path.startsWith('file::memory:')) {
-    throw new ValidationError(
-      'path',
-      'an in-memory SQLite database loses every session when the process ends; give a file path, or choose the memory store (sessionkeeper/memory) explicitly for tests',
-    );
-  }
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 2 ** 31 - 1) {
-    throw new ValidationError(
-      'busyTimeoutMs',
-      `must be an integer number of milliseconds >= 0, got ${String(busyTimeoutMs)}`,
-    );
-  }
-  return { path, busyTimeoutMs };
-}
 
 /**
  * Opens (creating if needed) and migrates the file. Throws `StoreUnavailableError` naming the path

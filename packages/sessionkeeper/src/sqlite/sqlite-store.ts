@@ -20,7 +20,8 @@ import type {
 import { DEFAULT_EVENT_GROUP } from '../core/store.js';
 import type { EventType } from '../core/types.js';
 import { timeOrderedUuid } from './event-id.js';
-import { checkOptions, openDatabase, type SqliteStoreOptions } from './open-database.js';
+import { openDatabase } from './open-database.js';
+import { checkOptions, type SqliteStoreOptions } from './options.js';
 import {
   leasesJson,
   refreshColumns,
