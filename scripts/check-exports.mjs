@@ -4,8 +4,6 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const root = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-// Entries that load only inside a vitest run: importing vitest's runner API elsewhere throws.
-const LOADS_UNDER_VITEST_ONLY = new Set(['sessionkeeper/testing']);
 let failures = 0;
 const fail = (message) => {
   console.error(`✗ ${message}`);
@@ -35,10 +33,6 @@ for (const dir of root.workspaces) {
       if (!shipped.has(file.replace(/^\.\//, ''))) {
         fail(`${name}: ${file} is not in the packed tarball (run npm run build?)`);
       }
-    }
-    if (LOADS_UNDER_VITEST_ONLY.has(name)) {
-      console.log(`✓ ${name} (shipped; loads only under vitest)`);
-      continue;
     }
     try {
       const names = Object.keys(await import(name));

@@ -165,10 +165,13 @@ export const app = (
       '@sessionkeeper/postgres',
       '@sessionkeeper/server',
       '@sessionkeeper/pool',
+      '@sessionkeeper/express-session',
     ],
     theirs: [
       'express',
       '@types/express',
+      'express-session',
+      '@types/express-session',
       'fastify',
       'better-sqlite3',
       'playwright-core',
@@ -274,6 +277,36 @@ app.post('/api/reports', { preHandler: app.sessionkeeper.guard() }, async (reque
   request.holdSession((signal) => buildReport(signal)),
 );
 await app.listen({ port: 0 });
+`,
+          'stores.ts': `
+import { createSessionEngine } from 'sessionkeeper';
+import { createPostgresStore } from '@sessionkeeper/postgres';
+import { createRedisStore } from '@sessionkeeper/redis';
+
+const postgres = await createSessionEngine({
+  store: await createPostgresStore({ url: 'postgres://app@db.internal:5432/app', schema: 'sessions' }),
+});
+const redis = await createSessionEngine({
+  store: await createRedisStore({ url: 'redis://127.0.0.1:6379' }),
+});
+await Promise.all([postgres.close(), redis.close()]);
+`,
+          'express-session.ts': `
+import express from 'express';
+import session from 'express-session';
+import { createSessionEngine } from 'sessionkeeper';
+import { SessionkeeperStore } from '@sessionkeeper/express-session';
+
+declare function deleteUploads(data: Record<string, unknown>): Promise<void>;
+
+const engine = await createSessionEngine();
+const store = new SessionkeeperStore(engine, { userField: 'userId', absoluteTimeoutSeconds: 12 * 3600 });
+store.onSessionEnded(async (event) => deleteUploads(event.session.data));
+const app = express();
+app.use(session({ store, secret: 'a secret', resave: false, saveUninitialized: false }));
+const mine = await store.listUserSessions('user-42');
+await store.revokeUser('user-42');
+console.log(mine.length);
 `,
           'service.ts': `
 import { createServer, generateApiKey, webhookSignature } from '@sessionkeeper/server';
