@@ -90,6 +90,17 @@ const SCENARIOS = [
     theirs: ['hono'],
   },
   {
+    id: 'express-postgres',
+    title: 'Express app on PostgreSQL',
+    ours: [
+      'sessionkeeper',
+      '@sessionkeeper/middleware',
+      '@sessionkeeper/express',
+      '@sessionkeeper/postgres',
+    ],
+    theirs: ['express'],
+  },
+  {
     id: 'service',
     title: 'The service (`npx sessionkeeper`)',
     ours: [
@@ -336,6 +347,13 @@ try {
           `and ${sqliteAdded.length} for better-sqlite3 itself (${sqliteAdded.join(', ')})`,
       );
     }
+  }
+  if (results.has('express-postgres')) {
+    const bad = forbiddenIn('express-postgres', ['better-sqlite3', 'ioredis', 'fastify']);
+    check(
+      bad.length === 0 && builtCount('express-postgres') === 0,
+      `Express on PostgreSQL: no better-sqlite3, ioredis or fastify, no native build${bad.length ? ` (found: ${bad.join(', ')})` : ''}`,
+    );
   }
   if (results.has('hono-redis')) {
     const bad = forbiddenIn('hono-redis', ['better-sqlite3', 'playwright-core']);
