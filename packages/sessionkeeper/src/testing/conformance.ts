@@ -336,6 +336,7 @@ export function describeStoreConformance(
           'ключ 😀': 'unicode key',
           'a"b\\c': 'escaped key',
           '': 'empty key',
+          'nul\u0000key': 'nul \u0000 in a key and a value',
           flags: [true, false, null],
         };
         const patched = await engine.patch(session.id, { set: values });
