@@ -179,8 +179,10 @@ export class PostgresStore implements SessionStore {
     nowMs: number,
     maxDataBytes: number,
   ): Promise<PatchOutcome> {
-    // The column is text holding the engine's JSON: merged here, on the row locked FOR UPDATE,
-    // so values keep their exact text and no other instance's write falls between read and write.
+    // Merged here, on the row locked FOR UPDATE, so no other instance's write falls between the
+    // read and the write. Not in SQL: the column is text, jsonb would re-encode the whole data
+    // (spacing, key order, numbers) so sizes would no longer be the engine's, and json_each
+    // cannot read a key holding \u0000.
     return this.#tx(async (c): Promise<PatchOutcome> => {
       const record = await this.#lockActive(c, id, nowMs);
       if (!record) return { kind: 'inactive' };
