@@ -1,6 +1,14 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SessionRejection } from '../../packages/express-session/src/index.js';
 import type { SessionEvent } from '../../packages/sessionkeeper/src/core/types.js';
+import { createSqliteStore } from '../../packages/sessionkeeper/src/sqlite/index.js';
 import {
   type AppOptions,
   Browser,
@@ -225,6 +233,19 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    it('two app instances saving one session at once, different keys: both survive, round after round', async () => {
+      const a = await start();
+      const b = await startApp(() => place.open(), {}, a.clock);
+      apps.push(b);
+      const browser = new Browser(a.url);
+      await browser.json('POST', '/login?user=alice');
+      const onB = new Browser(b.url);
+      onB.cookies.set('connect.sid', browser.cookies.get('connect.sid') as string);
+      // Only an atomic per-key merge in the store keeps both keys every round: a read-merge-write
+      // per instance loses one now and then.
+      expect(await overlappingSaves(browser, onB, 300)).toEqual([]);
+    });
+
     it('the same key written by two concurrent requests: one whole value wins (documented)', async () => {
       const app = await start();
       const browser = new Browser(app.url);
@@ -323,3 +344,57 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+/**
+ * Rounds of two requests of one browser, through two instances at once, each setting its own key
+ * (`a` through `first`, `b` through `second`) with the same delay, so both load the session and
+ * then save at about the same moment. Returns the rounds where a key lost its new value.
+ */
+async function overlappingSaves(first: Browser, second: Browser, rounds: number) {
+  const lost: string[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const delay = i % 4;
+    await Promise.all([
+      first.json('POST', `/set?key=a&value=${i}&delay=${delay}`),
+      second.json('POST', `/set?key=b&value=${i}&delay=${delay}`),
+    ]);
+    const data = await first.me();
+    if (data.a !== String(i) || data.b !== String(i) || data.userId !== 'alice') {
+      lost.push(`round ${i}: ${JSON.stringify(data)}`);
+    }
+  }
+  return lost;
+}
+
+describe('express-session on the bridge: two processes on one SQLite file', () => {
+  it('overlapping saves of different keys through either process both survive, round after round', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sk-es-procs-'));
+    const path = join(dir, 'sessions.db');
+    const secret = randomBytes(32).toString('hex');
+    const app = await startApp(() => createSqliteStore({ path, busyTimeoutMs: 20_000 }), {
+      session: { secret },
+    });
+    const fixture = fileURLToPath(new URL('./fixtures/sqlite-app.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['-C', 'sessionkeeper-source', '--import', 'tsx', fixture, path, secret],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    try {
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const url = (await lines.next()).value as string;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const browser = new Browser(app.url);
+      await browser.json('POST', '/login?user=alice');
+      const other = new Browser(url);
+      other.cookies.set('connect.sid', browser.cookies.get('connect.sid') as string);
+      expect(await overlappingSaves(browser, other, 300)).toEqual([]);
+    } finally {
+      child.stdin.end();
+      await exited;
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -84,7 +84,14 @@ describe.skipIf(!redisAvailable)('Redis store matches the memory store', () => {
           const leaseId = pick(['l1', 'l2']);
           await both((s) => s.setLease(id, leaseId, until, now), `lease ${step}`);
         } else if (op < 0.65) {
-          await both((s) => s.setData(id, JSON.stringify({ at: now }), now), `data ${step}`);
+          if (next() < 0.5) {
+            await both((s) => s.setData(id, JSON.stringify({ at: now }), now), `data ${step}`);
+          } else {
+            // A small limit now and then: the merged data is refused, with its size, on both.
+            const patch = { set: [['n', JSON.stringify([step, {}])] as const], remove: ['step'] };
+            const limit = pick([24, 1000]);
+            await both((s) => s.patchData(id, patch, now, limit), `patch ${step}`);
+          }
         } else if (op < 0.72) {
           await both((s) => s.revoke(id, 'logout', now), `revoke ${step}`);
         } else if (op < 0.75) {

@@ -50,6 +50,7 @@ describe.skipIf(!redisBinariesAvailable)('Redis outage', () => {
       ['touch', () => store.touch(before.id, T0 + 1000)],
       ['create', () => store.create(during, { perSubject: { max: 3, policy: 'evict' } }, T0)],
       ['setData', () => store.setData(before.id, '{}', T0)],
+      ['patchData', () => store.patchData(before.id, { set: [['a', '1']], remove: [] }, T0, 100)],
       ['setLease', () => store.setLease(before.id, 'l1', T0 + 5000, T0)],
       ['revoke', () => store.revoke(before.id, 'logout', T0)],
       ['revokeSubject', () => store.revokeSubject('alice', 'admin', T0)],

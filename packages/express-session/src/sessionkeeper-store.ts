@@ -257,18 +257,28 @@ export class SessionkeeperStore extends Store {
       this.#reject(h, rejection(resolved.mainId, current));
       return;
     }
-    // Only the keys this request changed are written over what is stored now, so a concurrent
-    // request's other keys survive. Without a snapshot (no `get` in this request) it replaces.
-    const merged = known
-      ? applyChanges(JSON.parse(current.dataJson), keyJson(JSON.parse(known.dataJson)), data)
-      : data;
+    // Only the keys this request changed (set or deleted since its `get`) go to the store, which
+    // merges them into what it holds in one atomic step (engine.patch): another request's keys
+    // survive, whichever instance saves it. Without a snapshot (no `get` in this request) the
+    // data replaces what is stored.
+    const changes = known ? changesOf(keyJson(JSON.parse(known.dataJson)), data) : null;
+    // What the store will hold, as far as this process can tell: only to notice a new user.
+    const merged = changes ? applyChanges(JSON.parse(current.dataJson), changes) : data;
     const user = this.#userOf(merged);
     if (user !== undefined && user !== current.subject) {
       this.#snapshots.set(session, await this.#moveToUser(h, resolved, current, merged, user));
       return;
     }
-    const updated = await this.engine.update(resolved.mainId, merged);
-    if (!updated) {
+    const written =
+      changes === null
+        ? await this.engine.update(resolved.mainId, data)
+        : changes.set.length + changes.remove.length === 0
+          ? true // nothing changed: the session was active when read, and the write is skipped
+          : await this.engine.patch(resolved.mainId, {
+              set: Object.fromEntries(changes.set),
+              remove: changes.remove,
+            });
+    if (!written) {
       this.#reject(h, rejection(resolved.mainId, await this.#read(resolved.mainId)));
       return;
     }
@@ -277,9 +287,11 @@ export class SessionkeeperStore extends Store {
     if (this.#touchDue(lastActiveAtMs, current.idleTimeoutSeconds)) {
       if (await this.engine.touch(resolved.mainId)) lastActiveAtMs = this.engine.clock.now();
     }
+    // The request's own view, not the merged data: a second save of this session object (an
+    // explicit save, then express-session's own) must not delete keys other requests added.
     this.#snapshots.set(session, {
       ...resolved,
-      dataJson: JSON.stringify(merged),
+      dataJson: JSON.stringify(data),
       lastActiveAtMs,
       idleTimeoutSeconds: current.idleTimeoutSeconds,
     });
@@ -498,19 +510,29 @@ function keyJson(data: Record<string, unknown>): Map<string, string> {
   return keys;
 }
 
+/** What a request changed at the top level of its session, as key -> value pairs and keys. */
+interface Changes {
+  set: Array<[string, unknown]>;
+  remove: string[];
+}
+
 /**
- * `stored` with the changes this request made: keys whose JSON differs from what it read are
- * set, keys it read and no longer has are deleted; keys it did not touch keep the stored value.
+ * The keys whose JSON differs from what the request read are set; keys it read and no longer
+ * has are deleted; keys it did not touch are left out, so a stale copy never writes them back.
  */
-function applyChanges(
-  stored: Record<string, unknown>,
-  read: Map<string, string>,
-  written: Record<string, unknown>,
-): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...stored };
+function changesOf(read: Map<string, string>, written: Record<string, unknown>): Changes {
+  const set: Array<[string, unknown]> = [];
   for (const [key, value] of Object.entries(written)) {
-    if (read.get(key) !== JSON.stringify(value)) merged[key] = value;
+    if (read.get(key) !== JSON.stringify(value)) set.push([key, value]);
   }
-  for (const key of read.keys()) if (!(key in written)) delete merged[key];
+  const remove = [...read.keys()].filter((key) => !Object.hasOwn(written, key));
+  return { set, remove };
+}
+
+/** `stored` with `changes` applied, as the store's merge does. */
+function applyChanges(stored: Record<string, unknown>, changes: Changes): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...stored };
+  for (const key of changes.remove) delete merged[key];
+  for (const [key, value] of changes.set) merged[key] = value;
   return merged;
 }

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { decodeCursor, encodeCursor } from 'sessionkeeper/internal/cursor';
+import { mergeDataJson } from 'sessionkeeper/internal/data-patch';
 import { StoreUnavailableError, ValidationError } from 'sessionkeeper/internal/errors';
 import {
   computeExpiresAtMs,
@@ -15,9 +16,11 @@ import {
 import {
   type CreateLimits,
   type CreateOutcome,
+  type DataPatch,
   DEFAULT_EVENT_GROUP,
   type KeyringDocument,
   type ListPage,
+  type PatchOutcome,
   type RefreshOutcome,
   type RefreshRotation,
   type SessionRecord,
@@ -168,6 +171,28 @@ export class PostgresStore implements SessionStore {
     );
     const row = result.rows[0];
     return row === undefined ? null : toRecord(row);
+  }
+
+  async patchData(
+    id: string,
+    patch: DataPatch,
+    nowMs: number,
+    maxDataBytes: number,
+  ): Promise<PatchOutcome> {
+    // Merged here, on the row locked FOR UPDATE, so no other instance's write falls between the
+    // read and the write. Not in SQL: the column is text, jsonb would re-encode the whole data
+    // (spacing, key order, numbers) so sizes would no longer be the engine's, and json_each
+    // cannot read a key holding \u0000.
+    return this.#tx(async (c): Promise<PatchOutcome> => {
+      const record = await this.#lockActive(c, id, nowMs);
+      if (!record) return { kind: 'inactive' };
+      const merged = mergeDataJson(record.dataJson, patch);
+      if (merged.sizeBytes > maxDataBytes)
+        return { kind: 'too-large', sizeBytes: merged.sizeBytes };
+      await c.query(this.#q.writeData, [merged.dataJson, id]);
+      record.dataJson = merged.dataJson;
+      return { kind: 'patched', record };
+    });
   }
 
   async setLease(
@@ -746,6 +771,7 @@ function statements(S: string) {
         refresh_previous_hash = $4, refresh_nonce = $5, refresh_rotated_at = $6,
         refresh_previous_nonce = $7, refresh_ancestors = $8, refresh_committed_at = ${STORE_NOW}
       WHERE id = $9 RETURNING refresh_committed_at AS "committedAtMs"`,
+    writeData: `UPDATE ${S}.sessions SET data = $1 WHERE id = $2`,
     setData: `UPDATE ${S}.sessions SET data = $1 WHERE id = $2 AND ${active(3)}
       RETURNING ${SESSION_COLUMNS}`,
     revoke: `UPDATE ${S}.sessions SET status = 'revoked', end_reason = $1, ended_at = $2

@@ -10,6 +10,7 @@ export const SCRIPT_NAMES = [
   'create',
   'touch',
   'set-data',
+  'patch-data',
   'set-lease',
   'revoke',
   'revoke-subject',

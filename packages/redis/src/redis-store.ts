@@ -8,8 +8,10 @@ import {
 import type {
   CreateLimits,
   CreateOutcome,
+  DataPatch,
   KeyringDocument,
   ListPage,
+  PatchOutcome,
   RefreshOutcome,
   RefreshRotation,
   SessionRecord,
@@ -145,6 +147,24 @@ export class RedisStore implements SessionStore {
     if (shard === null) return null;
     const reply = await this.#shards.script('set-data', shard, nowMs, id, [id, dataJson]);
     return reply ? decodeRecordReply(reply) : null;
+  }
+
+  async patchData(
+    id: string,
+    patch: DataPatch,
+    nowMs: number,
+    maxDataBytes: number,
+  ): Promise<PatchOutcome> {
+    this.#check();
+    const shard = shardOfId(id);
+    if (shard === null) return { kind: 'inactive' };
+    // Keys travel as JSON text: the script finds them in the stored text without decoding it.
+    const args = [id, String(maxDataBytes), String(patch.set.length)];
+    for (const [key, valueJson] of patch.set) args.push(JSON.stringify(key), valueJson);
+    for (const key of patch.remove) args.push(JSON.stringify(key));
+    const reply = await this.#shards.script('patch-data', shard, nowMs, id, args);
+    if (typeof reply === 'number') return { kind: 'too-large', sizeBytes: reply };
+    return reply ? { kind: 'patched', record: decodeRecordReply(reply) } : { kind: 'inactive' };
   }
 
   async setLease(

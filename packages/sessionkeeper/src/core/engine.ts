@@ -5,6 +5,7 @@ import type { AccessTokenResult } from './access-token.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   InvalidTokenError,
+  PayloadTooLargeError,
   type SessionInvalidError,
   SessionLimitReachedError,
   SessionNotFoundError,
@@ -13,7 +14,13 @@ import {
 import { EventDispatcher, type EventListener } from './event-dispatcher.js';
 import { asOf, computeExpiresAtMs, newSessionRecord } from './expiry.js';
 import { explainEnded } from './explain-ended.js';
-import { checkPositiveInteger, checkSeconds, checkSubject, serializeData } from './input.js';
+import {
+  checkPositiveInteger,
+  checkSeconds,
+  checkSubject,
+  serializeData,
+  serializePatch,
+} from './input.js';
 import type { JsonWebKeySet, Keyring } from './keyring.js';
 import { createDefaultLogger } from './logger.js';
 import {
@@ -85,6 +92,15 @@ export type ValidationResult<Data extends SessionData = SessionData> =
 export interface SessionInfo<Data extends SessionData = SessionData> {
   session: Session<Data>;
   timing: SessionTiming;
+}
+
+/**
+ * A change to the top level of a session's data: keys to write (`set`) and keys to delete
+ * (`remove`); every other key keeps whatever is stored, whoever wrote it.
+ */
+export interface SessionDataPatch<Data extends SessionData = SessionData> {
+  set?: Partial<Data>;
+  remove?: ReadonlyArray<Extract<keyof Data, string>>;
 }
 
 export interface SessionList<Data extends SessionData = SessionData> {
@@ -309,6 +325,24 @@ export class SessionEngine<Data extends SessionData = SessionData> {
     const dataJson = serializeData(data, this.options.maxDataBytes);
     const record = await this.store.setData(checkId(id), dataJson, this.clock.now());
     return record ? toSession<Data>(record) : null;
+  }
+
+  /**
+   * Writes and deletes top-level keys of an active session's data in one atomic store step, so
+   * concurrent patches of different keys, from any number of processes, all survive (unlike
+   * `update`, which replaces the whole object). Null when the session is not active. Throws
+   * `PayloadTooLargeError` (nothing written) when the merged data would be over `maxDataBytes`,
+   * and `ValidationError` for a value JSON cannot hold or a key both set and removed.
+   */
+  async patch(id: string, patch: SessionDataPatch<Data>): Promise<Session<Data> | null> {
+    const sessionId = checkId(id);
+    const maxBytes = this.options.maxDataBytes;
+    const checked = serializePatch(patch, maxBytes);
+    const outcome = await this.store.patchData(sessionId, checked, this.clock.now(), maxBytes);
+    if (outcome.kind === 'too-large') {
+      throw new PayloadTooLargeError('data', outcome.sizeBytes, maxBytes);
+    }
+    return outcome.kind === 'patched' ? toSession<Data>(outcome.record) : null;
   }
 
   /**

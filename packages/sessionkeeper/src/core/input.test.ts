@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { mergeDataJson } from './data-patch.js';
 import { PayloadTooLargeError, ValidationError } from './errors.js';
-import { checkSeconds, checkSubject, MAX_DATA_DEPTH, serializeData } from './input.js';
+import {
+  checkSeconds,
+  checkSubject,
+  MAX_DATA_DEPTH,
+  serializeData,
+  serializePatch,
+} from './input.js';
 
 function fieldOf(fn: () => unknown): string | undefined {
   try {
@@ -85,5 +92,47 @@ describe('argument checks', () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '30', 1e12]) {
       expect(fieldOf(() => checkSeconds(bad, 'idleTimeoutSeconds'))).toBe('idleTimeoutSeconds');
     }
+  });
+});
+
+describe('data patches', () => {
+  it('turn set into JSON texts and check each value as a member of data', () => {
+    expect(serializePatch({ set: { a: [], b: { c: 1 } }, remove: ['x', 'x'] }, 100)).toEqual({
+      set: [
+        ['a', '[]'],
+        ['b', '{"c":1}'],
+      ],
+      remove: ['x'],
+    });
+    expect(serializePatch({}, 100)).toEqual({ set: [], remove: [] });
+    expect(fieldOf(() => serializePatch('x', 100))).toBe('patch');
+    expect(fieldOf(() => serializePatch({ set: [1] }, 100))).toBe('patch.set');
+    expect(fieldOf(() => serializePatch({ remove: [1] }, 100))).toBe('patch.remove');
+    expect(fieldOf(() => serializePatch({ set: { a: 1 }, remove: ['a'] }, 100))).toBe(
+      'patch.remove',
+    );
+    expect(fieldOf(() => serializePatch({ set: { a: undefined } }, 100))).toBe('data.a');
+    expect(fieldOf(() => serializePatch({ set: { a: { d: new Date() } } }, 100))).toBe('data.a.d');
+    // data is level 1, so a value may nest one level less than data itself.
+    let deep: unknown = 1;
+    for (let level = 0; level < MAX_DATA_DEPTH - 1; level++) deep = [deep];
+    expect(() => serializePatch({ set: { a: deep } }, 1000)).not.toThrow();
+    expect(fieldOf(() => serializePatch({ set: { a: [deep] } }, 1000))).toMatch(/^data\.a/);
+    // The written keys alone over the limit: refused before any store call.
+    expect(() => serializePatch({ set: { a: 'x'.repeat(100) } }, 100)).toThrow(
+      PayloadTooLargeError,
+    );
+  });
+
+  it('merge on the text: stored keys keep their place, values their exact text', () => {
+    const merged = mergeDataJson('{"a":1,"b":[],"c":"x"}', {
+      set: [
+        ['b', '{}'],
+        ['__proto__', '12345678901234567890'],
+      ],
+      remove: ['c', 'missing'],
+    });
+    expect(merged.dataJson).toBe('{"a":1,"b":{},"__proto__":12345678901234567890}');
+    expect(merged.sizeBytes).toBe(Buffer.byteLength(merged.dataJson));
   });
 });

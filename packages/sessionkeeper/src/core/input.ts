@@ -1,4 +1,5 @@
 import { PayloadTooLargeError, ValidationError } from './errors.js';
+import type { DataPatch } from './store.js';
 import type { SessionData } from './types.js';
 
 const MAX_SUBJECT_LENGTH = 256;
@@ -102,6 +103,39 @@ export function serializeData(value: unknown, maxBytes: number, field = 'data'):
   return json;
 }
 
+/**
+ * A top-level change to session data (`engine.patch`): `set` a plain object of keys to write,
+ * `remove` a list of keys to delete, never naming one key twice. Each value is checked as
+ * `serializeData` checks members of data (one level down, so the nesting limit counts the same).
+ * Returns the store's `DataPatch`. Throws `PayloadTooLargeError` when the written keys alone are
+ * over `maxBytes`; the store checks the merged result.
+ */
+export function serializePatch(patch: unknown, maxBytes: number): DataPatch {
+  if (!isPlainObject(patch))
+    throw new ValidationError('patch', `must be an object, got ${typeOf(patch)}`);
+  const { set = {}, remove = [] } = patch as { set?: unknown; remove?: unknown };
+  if (!isPlainObject(set))
+    throw new ValidationError('patch.set', `must be an object, got ${typeOf(set)}`);
+  if (!Array.isArray(remove) || !remove.every((key) => typeof key === 'string')) {
+    throw new ValidationError('patch.remove', 'must be a list of keys (strings)');
+  }
+  const entries: Array<readonly [string, string]> = [];
+  // The smallest object holding the written keys: `{}` plus `"key":value` and a comma each.
+  let size = 2;
+  for (const [key, value] of Object.entries(set)) {
+    if (remove.includes(key)) {
+      throw new ValidationError('patch.remove', `names "${key}", which patch.set writes`);
+    }
+    checkJson(value, `data.${key}`, 2);
+    const valueJson = JSON.stringify(value);
+    entries.push([key, valueJson]);
+    size += (entries.length > 1 ? 1 : 0) + Buffer.byteLength(JSON.stringify(key)) + 1;
+    size += Buffer.byteLength(valueJson);
+  }
+  if (size > maxBytes) throw new PayloadTooLargeError('data', size, maxBytes);
+  return { set: entries, remove: [...new Set(remove as string[])] };
+}
+
 export function parseData<Data extends SessionData>(json: string): Data {
   return JSON.parse(json) as Data;
 }
@@ -113,8 +147,8 @@ type Visit = { value: unknown; path: string; depth: number } | { leave: object }
  * Walks the value with an explicit stack rather than recursion, so no nesting, however deep, can
  * overflow the call stack; members are visited in document order, so the first offence is named.
  */
-function checkJson(root: unknown, field: string): void {
-  const stack: Visit[] = [{ value: root, path: field, depth: 1 }];
+function checkJson(root: unknown, field: string, depth = 1): void {
+  const stack: Visit[] = [{ value: root, path: field, depth }];
   // The containers on the path from the root to the current value: meeting one again is a cycle.
   const ancestors = new Set<object>();
   for (let visit = stack.pop(); visit !== undefined; visit = stack.pop()) {

@@ -136,6 +136,31 @@ export type CreateOutcome =
   | { ok: true; evictedIds: string[] }
   | { ok: false; scope: 'subject' | 'global'; max: number };
 
+/**
+ * A change to the top level of a session's data (`SessionStore.patchData`): keys written and keys
+ * deleted; every other key keeps its stored value. A key is never in both lists.
+ */
+export interface DataPatch {
+  /**
+   * Keys to add or replace, each with its new value as JSON text exactly as `JSON.stringify`
+   * wrote it. Stores keep that text byte for byte (no parse and re-encode of the value).
+   * Entries, not an object, so a key such as `__proto__` is a plain key.
+   */
+  set: ReadonlyArray<readonly [key: string, valueJson: string]>;
+  /** Keys to delete; keys the data does not have are ignored. */
+  remove: readonly string[];
+}
+
+/**
+ * What `patchData` did: `patched` with the record as written; `inactive` (nothing written) when
+ * the session is unknown or not active at `nowMs`; `too-large` (nothing written) when the merged
+ * data would be over the limit, with its size in bytes (UTF-8 of its JSON text).
+ */
+export type PatchOutcome =
+  | { kind: 'patched'; record: SessionRecord }
+  | { kind: 'inactive' }
+  | { kind: 'too-large'; sizeBytes: number };
+
 export interface ListPage {
   records: SessionRecord[];
   /** Opaque; pass it back to get the next page. Null on the last page. */
@@ -204,6 +229,22 @@ export interface SessionStore {
 
   /** Replaces the data of an active session. Returns the updated record, or null if not active. */
   setData(id: string, dataJson: string, nowMs: number): Promise<SessionRecord | null>;
+
+  /**
+   * Merges `patch` into the data of an active session in ONE atomic step: the stored data is
+   * read, `patch.remove` deleted, `patch.set` written (replacing or appending top-level keys) and
+   * the result stored, with no other write to the session in between, from any process. So
+   * concurrent patches of different keys all survive; of concurrent patches of one key, the last
+   * to commit wins. The limit is checked on the merged result inside that step: when its JSON
+   * text is over `maxDataBytes` bytes (UTF-8) nothing is written (`too-large`). Not activity:
+   * `lastActiveAtMs` and `expiresAtMs` are unchanged, like `setData`. No event is appended.
+   */
+  patchData(
+    id: string,
+    patch: DataPatch,
+    nowMs: number,
+    maxDataBytes: number,
+  ): Promise<PatchOutcome>;
 
   /**
    * Adds or renews (`untilMs` a number) or removes (`untilMs` null) one lease of an active session,

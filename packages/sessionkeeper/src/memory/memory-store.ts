@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
+import { patchRecord } from '../core/data-patch.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
 import { applyRotation, REFRESH_REUSED_REASON, refreshDecision } from '../core/refresh-rotation.js';
 import type {
   CreateLimits,
   CreateOutcome,
+  DataPatch,
   KeyringDocument,
   ListPage,
+  PatchOutcome,
   RefreshOutcome,
   RefreshRotation,
   SessionRecord,
@@ -107,6 +110,21 @@ export class MemoryStore implements SessionStore {
     if (!record || !isActiveAt(record, nowMs)) return null;
     record.dataJson = dataJson;
     return copy(record);
+  }
+
+  async patchData(
+    id: string,
+    patch: DataPatch,
+    nowMs: number,
+    maxDataBytes: number,
+  ): Promise<PatchOutcome> {
+    this.#check();
+    const record = this.#sessions.get(id);
+    const active = record && isActiveAt(record, nowMs) ? record : null;
+    return patchRecord(active, patch, maxDataBytes, (dataJson) => {
+      (record as SessionRecord).dataJson = dataJson;
+      return copy(record as SessionRecord);
+    });
   }
 
   async setLease(

@@ -2,14 +2,17 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { type Clock, systemClock } from '../core/clock.js';
 import { decodeCursor, encodeCursor } from '../core/cursor.js';
+import { patchRecord } from '../core/data-patch.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import { computeExpiresAtMs, expiryReason, isActiveAt, liveLeases } from '../core/expiry.js';
 import { applyRotation, REFRESH_REUSED_REASON, refreshDecision } from '../core/refresh-rotation.js';
 import type {
   CreateLimits,
   CreateOutcome,
+  DataPatch,
   KeyringDocument,
   ListPage,
+  PatchOutcome,
   RefreshOutcome,
   RefreshRotation,
   SessionRecord,
@@ -26,6 +29,7 @@ import {
   leasesJson,
   refreshColumns,
   refreshHistoryJson,
+  type SessionRow,
   snapshotJson,
   toRecord,
   toStoredEvent,
@@ -110,6 +114,21 @@ export class SqliteStore implements SessionStore {
       const row = this.#s.setData.get(dataJson, id, nowMs);
       return row === undefined ? null : toRecord(row);
     });
+  }
+
+  async patchData(
+    id: string,
+    patch: DataPatch,
+    nowMs: number,
+    maxDataBytes: number,
+  ): Promise<PatchOutcome> {
+    // Read, merge and write under the IMMEDIATE write lock: no other process's write to the file
+    // can fall between the read and the write, so concurrent patches of other keys survive.
+    return this.#write(() =>
+      patchRecord(this.#active(id, nowMs), patch, maxDataBytes, (dataJson) =>
+        toRecord(this.#s.setData.get(dataJson, id, nowMs) as SessionRow),
+      ),
+    );
   }
 
   async setLease(

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { pino } from 'pino';
 import { createManualClock, type ManualClock } from '../core/clock.js';
 import { createSessionEngine, type SessionEngine } from '../core/engine.js';
-import { SessionLimitReachedError, ValidationError } from '../core/errors.js';
+import { PayloadTooLargeError, SessionLimitReachedError, ValidationError } from '../core/errors.js';
 import type { SessionEngineOptions } from '../core/options.js';
 import type { SessionStore } from '../core/store.js';
 import { EVENT_TYPES, type SessionEvent } from '../core/types.js';
@@ -292,6 +292,110 @@ export function describeStoreConformance(
         assert.deepEqual(validated.ok && validated.session.data, { step: 2 });
         await engine.revoke(session.id);
         assert.equal(await engine.update(session.id, { step: 3 }), null);
+      });
+
+      it('patches top-level keys: set adds or replaces, remove deletes, the rest stays', async () => {
+        const { engine, clock } = await setup();
+        const { session, token } = await engine.create({
+          subject: 'u',
+          data: { keep: 'k', a: 1, gone: true },
+        });
+        clock.advance(10);
+        const patched = await engine.patch(session.id, {
+          set: { a: 2, b: 'new' },
+          remove: ['gone', 'never-there'],
+        });
+        assert.deepEqual(patched?.data, { keep: 'k', a: 2, b: 'new' });
+        // Not activity, like update: the idle deadline does not move.
+        assert.equal(patched?.lastActiveAt.getTime(), session.lastActiveAt.getTime());
+        const validated = await engine.validate(token);
+        assert.deepEqual(validated.ok && validated.session.data, { keep: 'k', a: 2, b: 'new' });
+        assert.deepEqual((await engine.patch(session.id, {}))?.data, { keep: 'k', a: 2, b: 'new' });
+        const error = await engine
+          .patch(session.id, { set: { a: 3 }, remove: ['a'] })
+          .catch((e: unknown) => e);
+        assertFields(error, { field: 'patch.remove' });
+        assertInstanceOf(error, ValidationError);
+      });
+
+      it('keeps patched values exactly: [] and {}, big integers, floats, unicode', async () => {
+        const { engine } = await setup();
+        const { session } = await engine.create({ subject: 'u', data: { first: [] } });
+        const values: Record<string, unknown> = {
+          list: [],
+          object: {},
+          nested: { a: [], b: {}, c: [[], {}, [1, [2, {}]]] },
+          safe: Number.MAX_SAFE_INTEGER,
+          big: Number('12345678901234567890'),
+          negative: -Number('9007199254740993'),
+          float: 0.1 + 0.2,
+          tiny: 5e-324,
+          huge: Number.MAX_VALUE,
+          exponent: 1.5e-7,
+          text: 'héllo ✓ 😀 \u2028 "quoted" \\ / \u0001 {not: json} [',
+          'ключ 😀': 'unicode key',
+          'a"b\\c': 'escaped key',
+          '': 'empty key',
+          'nul\u0000key': 'nul \u0000 in a key and a value',
+          flags: [true, false, null],
+        };
+        const patched = await engine.patch(session.id, { set: values });
+        const expected: Record<string, unknown> = { first: [], ...values };
+        assert.deepEqual(patched?.data, expected);
+        // A second patch merges into the text the first one wrote: values it does not name stay.
+        const again = await engine.patch(session.id, { set: { more: 1 }, remove: ['safe'] });
+        const { safe: _safe, ...rest } = expected;
+        assert.deepEqual(again?.data, { ...rest, more: 1 });
+        const stored = (await engine.get(session.id))?.session.data ?? {};
+        for (const [key, value] of Object.entries(rest)) {
+          assert.equal(JSON.stringify(stored[key]), JSON.stringify(value), `value of ${key}`);
+        }
+        assert.deepEqual(stored, { ...rest, more: 1 });
+      });
+
+      it('checks the size limit on the merged data and writes nothing over it', async () => {
+        const { engine } = await setup({ maxDataBytes: 200 });
+        const { session } = await engine.create({ subject: 'u', data: { a: 'x'.repeat(80) } });
+        const b = 'y'.repeat(80);
+        assert.deepEqual((await engine.patch(session.id, { set: { b } }))?.data, {
+          a: 'x'.repeat(80),
+          b,
+        });
+        // Each patch fits on its own; the merged data would not.
+        const error = await engine
+          .patch(session.id, { set: { c: 'z'.repeat(80) } })
+          .catch((e: unknown) => e);
+        assertInstanceOf(error, PayloadTooLargeError);
+        assertFields(error, { field: 'data', limitBytes: 200 });
+        assertMatches((error as Error).message, /is 262 bytes/);
+        assert.deepEqual((await engine.get(session.id))?.session.data, { a: 'x'.repeat(80), b });
+        // The same key fits once a removal makes room in the same step.
+        const swapped = await engine.patch(session.id, {
+          set: { c: 'z'.repeat(80) },
+          remove: ['a'],
+        });
+        assert.deepEqual(swapped?.data, { b, c: 'z'.repeat(80) });
+        // Values nest under the same limit as update's: data itself is level 1.
+        let deep: unknown = 'leaf';
+        for (let level = 0; level < 32; level++) deep = [deep];
+        const nested = await engine
+          .patch(session.id, { set: { d: deep } })
+          .catch((e: unknown) => e);
+        assertInstanceOf(nested, ValidationError);
+        assertMatches((nested as ValidationError).field, /^data\.d/);
+      });
+
+      it('never patches a session that ended', async () => {
+        const { engine, clock } = await setup();
+        const revoked = await engine.create({ subject: 'u', data: { n: 1 } });
+        await engine.revoke(revoked.session.id);
+        assert.equal(await engine.patch(revoked.session.id, { set: { n: 2 } }), null);
+        assert.deepEqual((await engine.get(revoked.session.id))?.session.data, { n: 1 });
+        const idle = await engine.create({ subject: 'u', data: { n: 1 } });
+        clock.advance(61_000); // past the idle timeout, before any sweep
+        assert.equal(await engine.patch(idle.session.id, { set: { n: 2 } }), null);
+        assert.deepEqual((await engine.get(idle.session.id))?.session.data, { n: 1 });
+        assert.equal(await engine.patch('unknown-session-id', { set: { n: 2 } }), null);
       });
 
       it('reports age and seconds left without counting as activity', async () => {
@@ -780,6 +884,28 @@ export function describeStoreConformance(
           true,
         );
         assert.equal((await engine.get(session.id))?.session.lastActiveAt.getTime(), clock.now());
+      });
+
+      it('keeps every key of many parallel patches of one session', async () => {
+        const { engine } = await setup();
+        const initial = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`old${i}`, i]));
+        const { session } = await engine.create({ subject: 'u', data: initial });
+        const results = await Promise.all([
+          ...Array.from({ length: 50 }, (_, i) =>
+            engine.patch(session.id, { set: { [`key${i}`]: { i, list: [i] } } }),
+          ),
+          ...Array.from({ length: 10 }, (_, i) =>
+            engine.patch(session.id, { remove: [`old${i}`] }),
+          ),
+        ]);
+        assert.equal(
+          results.every((r) => r !== null),
+          true,
+        );
+        const expected = Object.fromEntries(
+          Array.from({ length: 50 }, (_, i) => [`key${i}`, { i, list: [i] }]),
+        );
+        assert.deepEqual((await engine.get(session.id))?.session.data, expected);
       });
 
       it('lets exactly one of parallel revocations win', async () => {
