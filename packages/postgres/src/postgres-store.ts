@@ -28,20 +28,22 @@ import {
   type StoredEvent,
   type SweepResult,
 } from 'sessionkeeper/internal/store';
+import {
+  leasesJson,
+  snapshotJson,
+  timeOrderedUuid,
+  toStoredEvent,
+} from 'sessionkeeper/internal/store-rows';
 import type { EventType } from 'sessionkeeper/internal/types';
-import { timeOrderedUuid } from './event-id.js';
 import type { EventWatcher } from './event-watcher.js';
 import { EVENTS_CHANNEL } from './migrations.js';
 import {
   type EventRow,
   INSERT_COLUMNS,
   insertValues,
-  leasesJson,
   SESSION_COLUMNS,
   type SessionRow,
-  snapshotJson,
   toRecord,
-  toStoredEvent,
 } from './session-rows.js';
 import { isUnavailable, toStoreError } from './store-errors.js';
 

@@ -1,5 +1,6 @@
-import type { SessionRecord, SessionSnapshot, StoredEvent } from 'sessionkeeper/internal/store';
-import type { EventType, SessionStatus } from 'sessionkeeper/internal/types';
+import type { SessionRecord } from 'sessionkeeper/internal/store';
+import { leasesJson, type StoredEventRow } from 'sessionkeeper/internal/store-rows';
+import type { SessionStatus } from 'sessionkeeper/internal/types';
 
 /**
  * The `sessions` columns aliased to `SessionRecord` names (quoted: PostgreSQL folds unquoted
@@ -99,34 +100,6 @@ export const INSERT_COLUMNS = `id, subject, secret_hash, data, created_at, last_
   refresh_hash, refresh_previous_hash, refresh_nonce, refresh_rotated_at, refresh_previous_nonce,
   refresh_ancestors, refresh_committed_at`;
 
-export function leasesJson(leases: Record<string, number>): string | null {
-  for (const _ in leases) return JSON.stringify(leases);
-  return null;
-}
-
-/** The event's copy of the session: everything but the secret's and refresh tokens' hashes. */
-export function snapshotJson(record: SessionRecord): string {
-  const { secretHash: _secretHash, refresh: _refresh, ...snapshot } = record;
-  return JSON.stringify(snapshot satisfies SessionSnapshot);
-}
-
-export interface EventRow {
+export interface EventRow extends StoredEventRow {
   pos: string;
-  id: string;
-  type: EventType;
-  atMs: number;
-  reason: string | null;
-  session: string;
-  attempts: number;
-}
-
-export function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    atMs: row.atMs,
-    reason: row.reason,
-    session: JSON.parse(row.session) as SessionSnapshot,
-    attempts: row.attempts,
-  };
 }

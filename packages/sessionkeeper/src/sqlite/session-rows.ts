@@ -1,5 +1,6 @@
-import type { RefreshState, SessionRecord, SessionSnapshot, StoredEvent } from '../core/store.js';
-import type { EventType, SessionStatus } from '../core/types.js';
+import type { RefreshState, SessionRecord } from '../core/store.js';
+import type { StoredEventRow } from '../core/store-rows.js';
+import type { SessionStatus } from '../core/types.js';
 
 /**
  * The `sessions` columns aliased to `SessionRecord` names, so a row needs only `leases` parsed and
@@ -104,35 +105,6 @@ export function refreshColumns(
     : [refresh.hash, refresh.previousHash, refresh.nonce, refresh.rotatedAtMs];
 }
 
-export function leasesJson(leases: Record<string, number>): string | null {
-  for (const _ in leases) return JSON.stringify(leases);
-  return null;
-}
-
-/** The event's copy of the session: everything but the secret's and refresh tokens' hashes. */
-export function snapshotJson(record: SessionRecord): string {
-  const { secretHash: _secretHash, refresh: _refresh, ...snapshot } = record;
-  return JSON.stringify(snapshot satisfies SessionSnapshot);
-}
-
-export interface EventRow {
+export interface EventRow extends StoredEventRow {
   seq: number;
-  id: string;
-  type: EventType;
-  atMs: number;
-  reason: string | null;
-  session: string;
-  /** Earlier claims of this event by the claiming group. */
-  attempts: number;
-}
-
-export function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    atMs: row.atMs,
-    reason: row.reason,
-    session: JSON.parse(row.session) as SessionSnapshot,
-    attempts: row.attempts,
-  };
 }

@@ -21,19 +21,11 @@ import type {
   SweepResult,
 } from '../core/store.js';
 import { DEFAULT_EVENT_GROUP } from '../core/store.js';
+import { leasesJson, snapshotJson, timeOrderedUuid, toStoredEvent } from '../core/store-rows.js';
 import type { EventType } from '../core/types.js';
-import { timeOrderedUuid } from './event-id.js';
 import { openDatabase } from './open-database.js';
 import { checkOptions, type SqliteStoreOptions } from './options.js';
-import {
-  leasesJson,
-  refreshColumns,
-  refreshHistoryJson,
-  type SessionRow,
-  snapshotJson,
-  toRecord,
-  toStoredEvent,
-} from './session-rows.js';
+import { refreshColumns, refreshHistoryJson, type SessionRow, toRecord } from './session-rows.js';
 import { toStoreError } from './sqlite-errors.js';
 import { prepareStatements, type Statements } from './statements.js';
 

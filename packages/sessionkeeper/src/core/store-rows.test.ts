@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { timeOrderedUuid } from './event-id.js';
+import { timeOrderedUuid } from './store-rows.js';
 
 describe('timeOrderedUuid', () => {
   it('is a version 7 UUID whose first 48 bits are the milliseconds, so ids sort by time', () => {
