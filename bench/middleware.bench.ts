@@ -26,7 +26,12 @@ const ROUNDS = 3;
 /** Set in the child processes: which app this process serves. */
 const SERVE = process.env.SK_BENCH_SERVE as AppKind | undefined;
 
-type AppKind = 'none' | 'sessionkeeper' | 'express-session' | 'express-session-bridge';
+type AppKind =
+  | 'none'
+  | 'sessionkeeper'
+  | 'express-session'
+  | 'express-session-memory'
+  | 'express-session-bridge';
 
 declare module 'express-session' {
   interface SessionData {
@@ -50,6 +55,7 @@ export async function benchMiddleware(): Promise<BenchRow[]> {
   try {
     apps.push(await startApp('none', { SK_BENCH_DIR: dir }));
     apps.push(await startApp('sessionkeeper', { SK_BENCH_DIR: dir }));
+    apps.push(await startApp('express-session-memory', {}));
     apps.push(await startApp('express-session-bridge', { SK_BENCH_DIR: dir }));
     if (redis) apps.push(await startApp('express-session', { SK_BENCH_PREFIX: prefix }));
     else {
@@ -69,14 +75,18 @@ export async function benchMiddleware(): Promise<BenchRow[]> {
     const sk = best.get('sessionkeeper') as number;
     const es = best.get('express-session');
     const bridge = best.get('express-session-bridge') as number;
+    const esFloor = best.get('express-session-memory') as number;
     const rows: BenchRow[] = [
       { name: 'GET /me, no session (Express 5)', value: none, unit: 'req/s' },
       { name: 'GET /me, sessionkeeper (SQLite)', value: sk, unit: 'req/s' },
+      // express-session's own floor: its in-process MemoryStore does no I/O and keeps nothing.
+      { name: 'GET /me, express-session + MemoryStore (floor)', value: esFloor, unit: 'req/s' },
       {
         name: 'GET /me, express-session + sessionkeeper bridge (SQLite)',
         value: bridge,
         unit: 'req/s',
       },
+      { name: 'bridge / express-session floor', value: bridge / esFloor, unit: 'x' },
     ];
     if (es !== undefined) {
       rows.push(
@@ -265,6 +275,7 @@ if (SERVE !== undefined) {
     none: noSessionApp,
     sessionkeeper: sessionkeeperApp,
     'express-session': expressSessionApp,
+    'express-session-memory': async () => expressSessionAppWith(new session.MemoryStore()),
     'express-session-bridge': expressSessionBridgeApp,
   };
   const app = await build[SERVE]();
