@@ -1,6 +1,10 @@
 import type { SessionRecord } from 'sessionkeeper/internal/store';
-import { leasesJson, type StoredEventRow } from 'sessionkeeper/internal/store-rows';
-import type { SessionStatus } from 'sessionkeeper/internal/types';
+import {
+  leasesJson,
+  recordFromRow,
+  type SessionRowBase,
+  type StoredEventRow,
+} from 'sessionkeeper/internal/store-rows';
 
 /**
  * The `sessions` columns aliased to `SessionRecord` names (quoted: PostgreSQL folds unquoted
@@ -15,20 +19,7 @@ export const SESSION_COLUMNS = `id, subject, secret_hash AS "secretHash", data A
   refresh_previous_nonce AS "refreshPreviousNonce", refresh_ancestors AS "refreshAncestors",
   refresh_committed_at AS "refreshCommittedAtMs"`;
 
-export interface SessionRow {
-  id: string;
-  subject: string;
-  secretHash: string;
-  dataJson: string;
-  createdAtMs: number;
-  lastActiveAtMs: number;
-  idleTimeoutSeconds: number;
-  absoluteExpiresAtMs: number;
-  leases: string | null;
-  expiresAtMs: number;
-  status: SessionStatus;
-  endReason: string | null;
-  endedAtMs: number | null;
+export interface SessionRow extends SessionRowBase {
   refreshHash: string | null;
   refreshPreviousHash: string | null;
   refreshNonce: string | null;
@@ -39,33 +30,20 @@ export interface SessionRow {
 }
 
 export function toRecord(row: SessionRow): SessionRecord {
-  return {
-    id: row.id,
-    subject: row.subject,
-    secretHash: row.secretHash,
-    dataJson: row.dataJson,
-    createdAtMs: row.createdAtMs,
-    lastActiveAtMs: row.lastActiveAtMs,
-    idleTimeoutSeconds: row.idleTimeoutSeconds,
-    absoluteExpiresAtMs: row.absoluteExpiresAtMs,
-    leases: row.leases === null ? {} : (JSON.parse(row.leases) as Record<string, number>),
-    expiresAtMs: row.expiresAtMs,
-    status: row.status,
-    endReason: row.endReason,
-    endedAtMs: row.endedAtMs,
-    refresh:
-      row.refreshHash === null
-        ? null
-        : {
-            hash: row.refreshHash,
-            previousHash: row.refreshPreviousHash,
-            nonce: row.refreshNonce ?? '',
-            rotatedAtMs: row.refreshRotatedAtMs ?? 0,
-            previousNonce: row.refreshPreviousNonce ?? '',
-            ancestorKeys: row.refreshAncestors ?? [],
-            committedAtMs: row.refreshCommittedAtMs ?? row.refreshRotatedAtMs ?? 0,
-          },
-  };
+  return recordFromRow(
+    row,
+    row.refreshHash === null
+      ? null
+      : {
+          hash: row.refreshHash,
+          previousHash: row.refreshPreviousHash,
+          nonce: row.refreshNonce ?? '',
+          rotatedAtMs: row.refreshRotatedAtMs ?? 0,
+          previousNonce: row.refreshPreviousNonce ?? '',
+          ancestorKeys: row.refreshAncestors ?? [],
+          committedAtMs: row.refreshCommittedAtMs ?? row.refreshRotatedAtMs ?? 0,
+        },
+  );
 }
 
 /** The column values of a new row, in `INSERT_COLUMNS` order. */

@@ -1,7 +1,7 @@
 // Helpers for stores that keep sessions and outbox events as rows (SQLite, PostgreSQL).
 import { randomBytes } from 'node:crypto';
-import type { SessionRecord, SessionSnapshot, StoredEvent } from './store.js';
-import type { EventType } from './types.js';
+import type { RefreshState, SessionRecord, SessionSnapshot, StoredEvent } from './store.js';
+import type { EventType, SessionStatus } from './types.js';
 
 /**
  * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Unique like any
@@ -48,5 +48,43 @@ export function toStoredEvent(row: StoredEventRow): StoredEvent {
     reason: row.reason,
     session: JSON.parse(row.session) as SessionSnapshot,
     attempts: row.attempts,
+  };
+}
+
+/** The `sessions` columns every SQL store selects under their `SessionRecord` names. */
+export interface SessionRowBase {
+  id: string;
+  subject: string;
+  secretHash: string;
+  dataJson: string;
+  createdAtMs: number;
+  lastActiveAtMs: number;
+  idleTimeoutSeconds: number;
+  absoluteExpiresAtMs: number;
+  /** JSON text, NULL when there are none (the common case, so most reads parse nothing). */
+  leases: string | null;
+  expiresAtMs: number;
+  status: SessionStatus;
+  endReason: string | null;
+  endedAtMs: number | null;
+}
+
+/** A record from a row's common columns and the refresh family, which each store keeps its way. */
+export function recordFromRow(row: SessionRowBase, refresh: RefreshState | null): SessionRecord {
+  return {
+    id: row.id,
+    subject: row.subject,
+    secretHash: row.secretHash,
+    dataJson: row.dataJson,
+    createdAtMs: row.createdAtMs,
+    lastActiveAtMs: row.lastActiveAtMs,
+    idleTimeoutSeconds: row.idleTimeoutSeconds,
+    absoluteExpiresAtMs: row.absoluteExpiresAtMs,
+    leases: row.leases === null ? {} : (JSON.parse(row.leases) as Record<string, number>),
+    expiresAtMs: row.expiresAtMs,
+    status: row.status,
+    endReason: row.endReason,
+    endedAtMs: row.endedAtMs,
+    refresh,
   };
 }

@@ -1,6 +1,5 @@
 import type { RefreshState, SessionRecord } from '../core/store.js';
-import type { StoredEventRow } from '../core/store-rows.js';
-import type { SessionStatus } from '../core/types.js';
+import { recordFromRow, type SessionRowBase, type StoredEventRow } from '../core/store-rows.js';
 
 /**
  * The `sessions` columns aliased to `SessionRecord` names, so a row needs only `leases` parsed and
@@ -15,21 +14,7 @@ export const SESSION_COLUMNS = `id, subject, secret_hash AS secretHash, data AS 
   refresh_nonce AS refreshNonce, refresh_rotated_at AS refreshRotatedAtMs,
   refresh_history AS refreshHistory`;
 
-export interface SessionRow {
-  id: string;
-  subject: string;
-  secretHash: string;
-  dataJson: string;
-  createdAtMs: number;
-  lastActiveAtMs: number;
-  idleTimeoutSeconds: number;
-  absoluteExpiresAtMs: number;
-  /** JSON text, NULL when there are none (the common case, so most reads parse nothing). */
-  leases: string | null;
-  expiresAtMs: number;
-  status: SessionStatus;
-  endReason: string | null;
-  endedAtMs: number | null;
+export interface SessionRow extends SessionRowBase {
   /** NULL for sessions without a refresh family; then the other three are NULL too. */
   refreshHash: string | null;
   refreshPreviousHash: string | null;
@@ -50,31 +35,18 @@ interface RefreshHistory {
 }
 
 export function toRecord(row: SessionRow): SessionRecord {
-  return {
-    id: row.id,
-    subject: row.subject,
-    secretHash: row.secretHash,
-    dataJson: row.dataJson,
-    createdAtMs: row.createdAtMs,
-    lastActiveAtMs: row.lastActiveAtMs,
-    idleTimeoutSeconds: row.idleTimeoutSeconds,
-    absoluteExpiresAtMs: row.absoluteExpiresAtMs,
-    leases: row.leases === null ? {} : (JSON.parse(row.leases) as Record<string, number>),
-    expiresAtMs: row.expiresAtMs,
-    status: row.status,
-    endReason: row.endReason,
-    endedAtMs: row.endedAtMs,
-    refresh:
-      row.refreshHash === null
-        ? null
-        : {
-            hash: row.refreshHash,
-            previousHash: row.refreshPreviousHash,
-            nonce: row.refreshNonce ?? '',
-            rotatedAtMs: row.refreshRotatedAtMs ?? 0,
-            ...refreshHistory(row.refreshHistory, row.refreshRotatedAtMs ?? 0),
-          },
-  };
+  return recordFromRow(
+    row,
+    row.refreshHash === null
+      ? null
+      : {
+          hash: row.refreshHash,
+          previousHash: row.refreshPreviousHash,
+          nonce: row.refreshNonce ?? '',
+          rotatedAtMs: row.refreshRotatedAtMs ?? 0,
+          ...refreshHistory(row.refreshHistory, row.refreshRotatedAtMs ?? 0),
+        },
+  );
 }
 
 function refreshHistory(
